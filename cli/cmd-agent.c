@@ -128,7 +128,8 @@ static void print_claims_table(json_t *claims)
 		else if (json_is_integer(exp))
 			snprintf(when, sizeof(when), "%" JSON_INTEGER_FORMAT, json_integer_value(exp));
 		printf("%-20s  ", when);
-		print_claim_devices(json_object_get(c, "devices"));
+		json_t *devs = json_object_get(c, "mapping");
+		print_claim_devices(devs ? devs : json_object_get(c, "devices"));
 		putchar('\n');
 	}
 }
