@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "util/error.h"
 
 #define VGM_DOMXML_MAX (8u * 1024 * 1024) /* 8 MiB: far above any real domain */
@@ -65,6 +67,10 @@ int vgm_domxml_inspect(const char *xml, size_t len, vgm_domain_info **out, vgm_e
 void vgm_domain_info_free(vgm_domain_info *d);
 DEFINE_FREEP(vgm_domain_info, vgm_domain_info_free)
 
+/* The inspect JSON of docs/cli-xml.md (every key present, absent values
+ * null); NULL on allocation failure. */
+json_t *vgm_domain_info_to_json(const vgm_domain_info *d);
+
 typedef struct vgm_idmap {
 	const char *src; /* UUID or PCI address */
 	const char *dst;
@@ -81,6 +87,11 @@ enum {
 int vgm_domxml_rewrite(const char *xml, size_t len, const vgm_idmap *map, size_t n_map,
 		       unsigned flags, char **out, size_t *outlen, vgm_error *err);
 
-/* Build the <vgpumig:vgpus> metadata element text for virDomainSetMetadata
- * (without namespace declaration; libvirt adds it). */
+/* Build the metadata element text for virDomainSetMetadata(dom,
+ * VIR_DOMAIN_METADATA_ELEMENT, text, VGM_METADATA_PREFIX, VGM_METADATA_NS, ...).
+ * The text is "<vgpus><vgpu id= kind= profile= type= framebuffer= lab=/>..."
+ * WITHOUT prefix or namespace declaration: libvirt puts the element in the
+ * namespace uri= under prefix key=, so it reads back as <vgpumig:vgpus>.
+ * framebuffer is in bytes; lab='yes' only when set.  Ids are lowercased; an
+ * id that does not fit its kind (mdev: UUID, vf: PCI address) is EINVAL. */
 int vgm_domxml_format_metadata(const vgm_meta_vgpu *v, size_t n, char **out, vgm_error *err);
