@@ -105,7 +105,16 @@ int vgm_driver_version(vgm_host *h, char **out, vgm_error *err);
 int vgm_profile_parse_description(vgm_profile *p, const char *desc, vgm_error *err);
 /* Board family from a profile name: "NVIDIA A100-4C" -> "A100", "GRID M10-2Q" -> "M10". */
 char *vgm_profile_board(const char *name);
+/* Framebuffer from a profile name's size part: "A100-4C" and "H100-1-10C"
+ * give 4 and 10 GiB; 0 when the name has no size. */
+uint64_t vgm_profile_framebuffer_from_name(const char *name);
 void vgm_profile_clear(vgm_profile *p);
+
+/* The JSON forms shared by `vgpumig devices|types --json` and the agent's
+ * GET /v1/devices (documented in docs/cli-device.md).  New references; NULL
+ * only on allocation failure. */
+struct json_t *vgm_inventory_devices_json(const vgm_inventory *inv);
+struct json_t *vgm_inventory_types_json(const vgm_inventory *inv);
 
 DEFINE_FREEP(vgm_host, vgm_host_free)
 DEFINE_FREEP(vgm_inventory, vgm_inventory_free)
