@@ -1,0 +1,20 @@
+/* choose.h: the device choice of the claims engine (choose.c), kept apart
+ * from the SQL so it can be read and tested as one decision. */
+#pragma once
+
+#include "store.h"
+
+typedef struct claim_choice {
+	char *target_id; /* device on this host */
+	char *parent;    /* its parent PCI address */
+	char *type_id;   /* local type id */
+	uint64_t framebuffer_bytes;
+	bool create;     /* to be created for the claim */
+} claim_choice;
+
+/* Fill out[0..req->n_devices) or fail with no_capacity / unknown_profile and
+ * leave out cleared.  taken: ids nobody may get (owned or in use). */
+int claim_choose(const vgm_inventory *inv, const char *const *taken, size_t n_taken,
+		 const vgm_claim_request *req, const char *host, claim_choice *out,
+		 vgm_error *err);
+void claim_choices_clear(claim_choice *c, size_t n);

@@ -1,0 +1,869 @@
+/* claims.c: the claims engine: reserve vGPUs for an incoming migration,
+ * durably, all or nothing, and give them back.
+ *
+ * CRASH-SAFETY PROTOCOL (a SIGKILL between any two lines leaves state that
+ * vgm_reconcile repairs; reconcile runs at agent start, under the same lock):
+ *
+ *   claim
+ *   C1. Under s->lock: read sysfs, read the owned set, choose (choose.c).
+ *       Nothing written yet: a crash here leaves nothing.
+ *   C2. One transaction: claims row in state 'pending', its claim_devices
+ *       (the triggers make the targets owned, so nobody else can choose
+ *       them), and a devices_created row in state 'creating' for each device
+ *       to create.  COMMIT (synchronous=FULL: on disk).  The intent is now
+ *       durable BEFORE any sysfs write.
+ *   C3. Create the devices in sysfs, one by one.  A crash here leaves a
+ *       pending claim: reconcile removes every device recorded for it
+ *       ('creating' or not; a missing one is fine) and deletes the claim.
+ *   C4. One transaction: devices_created -> 'present', claim -> 'held' with
+ *       expires_at, a journal row.  COMMIT.  Only now does the call return,
+ *       so a reply never names a claim that is not durable.
+ *   A failure in C3 or C4 undoes in the same order reconcile would: remove
+ *   what was created, then delete the pending claim (undo_pending).
+ *
+ *   release (held)     R1. COMMIT claim -> 'released' (ownership drops with
+ *                      it).  R2. remove the devices created for it from
+ *                      sysfs and their devices_created rows.  A crash between
+ *                      R1 and R2 leaves created-but-unowned devices, which
+ *                      reconcile removes.
+ *   commit (held)      one transaction: claim -> 'committed', one
+ *                      assignments row per device (ownership moves from the
+ *                      claim to the assignment inside it), journal row.
+ *
+ * Invariants: a device has at most one owner, enforced by device_owners'
+ * primary key (schema.c); every sysfs creation is preceded by a durable
+ * devices_created row; a claim is only 'held' once all its devices exist;
+ * claim decisions are serialised by s->lock, so two claims never choose
+ * from the same snapshot. */
+#include <string.h>
+
+#include "choose.h"
+#include "store-internal.h"
+#include "util/validate.h"
+
+static const char *const state_names[] = {"pending", "held", "committed", "released",
+					  "expired"};
+
+const char *vgm_claim_state_to_string(vgm_claim_state st)
+{
+	return (unsigned)st < ARRAY_SIZE(state_names) ? state_names[st] : "unknown";
+}
+
+static vgm_claim_state state_from_string(const char *s)
+{
+	for (size_t i = 0; s && i < ARRAY_SIZE(state_names); i++)
+		if (STREQ(s, state_names[i]))
+			return (vgm_claim_state)i;
+	return VGM_CLAIM_RELEASED;
+}
+
+static vgm_backend kind_from_string(const char *s)
+{
+	return s && STREQ(s, "vf") ? VGM_BACKEND_VF : VGM_BACKEND_MDEV;
+}
+
+/* ---- claim objects ---- */
+
+static void claim_devices_free(vgm_claim_device *d, size_t n)
+{
+	for (size_t i = 0; d && i < n; i++) {
+		free(d[i].source_id);
+		free(d[i].target_id);
+		free(d[i].profile_name);
+		free(d[i].type_id);
+	}
+	free(d);
+}
+
+static void claim_clear(vgm_claim *c)
+{
+	free(c->claim_id);
+	free(c->migration_id);
+	free(c->domain_uuid);
+	free(c->domain_name);
+	free(c->source_host);
+	claim_devices_free(c->devices, c->n_devices);
+}
+
+void vgm_claim_free(vgm_claim *c)
+{
+	if (!c)
+		return;
+	claim_clear(c);
+	free(c);
+}
+
+void vgm_claims_free(vgm_claim *c, size_t n)
+{
+	for (size_t i = 0; c && i < n; i++)
+		claim_clear(&c[i]);
+	free(c);
+}
+
+#define CLAIM_COLUMNS                                                                              \
+	"claim_id, migration_id, domain_uuid, domain_name, source_host, state, created_at,"       \
+	" coalesce(expires_at, 0), updated_at"
+
+static int claim_row(sqlite3_stmt *st, vgm_claim *c)
+{
+	bool ok = true;
+	c->claim_id = store_column_strdup(st, 0, &ok);
+	c->migration_id = store_column_strdup(st, 1, &ok);
+	c->domain_uuid = store_column_strdup(st, 2, &ok);
+	c->domain_name = store_column_strdup(st, 3, &ok);
+	c->source_host = store_column_strdup(st, 4, &ok);
+	c->state = state_from_string((const char *)sqlite3_column_text(st, 5));
+	c->created_at = sqlite3_column_int64(st, 6);
+	c->expires_at = sqlite3_column_int64(st, 7);
+	c->updated_at = sqlite3_column_int64(st, 8);
+	return ok ? 0 : -ENOMEM;
+}
+
+static int claim_device_row(sqlite3_stmt *st, vgm_claim_device *d)
+{
+	bool ok = true;
+	d->source_id = store_column_strdup(st, 0, &ok);
+	d->target_id = store_column_strdup(st, 1, &ok);
+	d->kind = kind_from_string((const char *)sqlite3_column_text(st, 2));
+	d->profile_name = store_column_strdup(st, 3, &ok);
+	d->framebuffer_bytes = (uint64_t)sqlite3_column_int64(st, 4);
+	d->type_id = store_column_strdup(st, 5, &ok);
+	d->created = sqlite3_column_int(st, 6) != 0;
+	return ok ? 0 : -ENOMEM;
+}
+
+static int claim_load_devices(vgm_store *s, vgm_claim *c, vgm_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r = store_prepare(s,
+			      "SELECT source_id, target_id, kind, profile_name, framebuffer_bytes,"
+			      " type_id, created_by_us FROM claim_devices WHERE claim_id = ?1"
+			      " ORDER BY seq",
+			      &st, err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, c->claim_id, -1, SQLITE_STATIC);
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		vgm_claim_device *g = realloc(c->devices, (c->n_devices + 1) * sizeof(*g));
+		if (!g)
+			return vgm_error_set(err, ENOMEM, "out of memory");
+		c->devices = g;
+		memset(&g[c->n_devices], 0, sizeof(*g));
+		if (claim_device_row(st, &g[c->n_devices++]) < 0)
+			return vgm_error_set(err, ENOMEM, "out of memory");
+	}
+	if (r != SQLITE_DONE)
+		return store_sql_error(s, err, "reading a claim's devices");
+	return 0;
+}
+
+/* Load claims matching a WHERE clause with one text parameter. */
+static int claims_select(vgm_store *s, const char *where, const char *param, vgm_claim **out,
+			 size_t *n, vgm_error *err)
+{
+	_cleanup_free_ char *sql = NULL;
+	if (asprintf(&sql, "SELECT " CLAIM_COLUMNS " FROM claims %s", where) < 0)
+		return vgm_error_set(err, ENOMEM, "out of memory");
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r = store_prepare(s, sql, &st, err);
+	if (r < 0)
+		return r;
+	if (param)
+		sqlite3_bind_text(st, 1, param, -1, SQLITE_STATIC);
+	vgm_claim *v = NULL;
+	size_t k = 0;
+	int fail = 0;
+	while (fail == 0 && (r = sqlite3_step(st)) == SQLITE_ROW) {
+		vgm_claim *g = realloc(v, (k + 1) * sizeof(*v));
+		if (!g) {
+			fail = vgm_error_set(err, ENOMEM, "out of memory");
+			break;
+		}
+		v = g;
+		memset(&v[k], 0, sizeof(v[k]));
+		if (claim_row(st, &v[k++]) < 0)
+			fail = vgm_error_set(err, ENOMEM, "out of memory");
+		else
+			fail = claim_load_devices(s, &v[k - 1], err);
+	}
+	if (fail < 0 || r != SQLITE_DONE) {
+		vgm_claims_free(v, k);
+		return fail < 0 ? fail : store_sql_error(s, err, "reading claims");
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+int claim_load(vgm_store *s, const char *claim_id, vgm_claim **out, vgm_error *err)
+{
+	vgm_claim *v = NULL;
+	size_t n = 0;
+	int r = claims_select(s, "WHERE claim_id = ?1", claim_id, &v, &n, err);
+	if (r < 0)
+		return r;
+	if (n == 0) {
+		free(v);
+		return vgm_error_setr(err, ENOENT, "not_found",
+				      "no claim %s on %s; list claims with 'vgpumig claims'", claim_id,
+				      s->host_name);
+	}
+	*out = v; /* an array of one is a claim */
+	return 0;
+}
+
+int claim_set_state(vgm_store *s, const char *claim_id, vgm_claim_state st, vgm_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *q = NULL;
+	int r = store_prepare(s,
+			      "UPDATE claims SET state = ?2, updated_at = ?3,"
+			      " expires_at = CASE WHEN ?2 = 'held' THEN expires_at END"
+			      " WHERE claim_id = ?1",
+			      &q, err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(q, 1, claim_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, vgm_claim_state_to_string(st), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 3, store_now(s));
+	return store_step_done(s, q, "changing a claim's state", err);
+}
+
+/* ---- request checks ---- */
+
+static int check_text(const char *what, const char *v, size_t max, vgm_error *err)
+{
+	if (!v || !v[0])
+		return vgm_error_setr(err, EINVAL, "invalid_request", "the claim request has no %s",
+				      what);
+	if (strlen(v) > max)
+		return vgm_error_setr(err, EINVAL, "invalid_request",
+				      "the claim request's %s is longer than %zu characters", what, max);
+	for (const char *p = v; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return vgm_error_setr(err, EINVAL, "invalid_request",
+					      "the claim request's %s contains control characters",
+					      what);
+	return 0;
+}
+
+static int check_device(const vgm_claim_request *req, size_t i, vgm_error *err)
+{
+	const vgm_claim_device_req *d = &req->devices[i];
+	int r = d->kind == VGM_BACKEND_VF ? vgm_check_pci_addr("source VF", d->source_id, err)
+					   : vgm_check_uuid("source vGPU", d->source_id, err);
+	if (r == 0)
+		r = check_text("profile name", d->profile_name, 128, err);
+	if (r == 0 && d->type_id && d->type_id[0])
+		r = vgm_check_name("source type id", d->type_id, err);
+	for (size_t j = 0; r == 0 && j < i; j++)
+		if (strcasecmp(req->devices[j].source_id, d->source_id) == 0)
+			r = vgm_error_setr(err, EINVAL, "invalid_request",
+					   "source device %s appears twice in the claim request",
+					   d->source_id);
+	return r;
+}
+
+static int check_request(const vgm_claim_request *req, vgm_error *err)
+{
+	if (!req->migration_id || !vgm_name_valid(req->migration_id))
+		return vgm_error_setr(err, EINVAL, "invalid_id",
+				      "migration id '%.64s' is not valid; use 1-128 characters of "
+				      "A-Z a-z 0-9 _ . : -",
+				      req->migration_id ? req->migration_id : "");
+	int r = vgm_check_uuid("domain uuid", req->domain_uuid, err);
+	if (r == 0)
+		r = check_text("domain name", req->domain_name, 255, err);
+	if (r == 0)
+		r = check_text("source host", req->source_host, 255, err);
+	if (r == 0 && (req->n_devices == 0 || req->n_devices > VGM_CLAIM_MAX_DEVICES || !req->devices))
+		r = vgm_error_setr(err, EINVAL, "invalid_request",
+				   "a claim needs 1 to %d devices, not %zu", VGM_CLAIM_MAX_DEVICES,
+				   req->n_devices);
+	for (size_t i = 0; r == 0 && i < req->n_devices; i++)
+		r = check_device(req, i, err);
+	return r;
+}
+
+/* The request's identity, for idempotency: everything but the lease. */
+static char *request_key(const vgm_claim_request *req)
+{
+	char *key = NULL, *next = NULL;
+	char du[VGM_UUID_LEN + 1];
+	vgm_id_normalize(req->domain_uuid, du, sizeof(du));
+	if (asprintf(&key, "%s\x1f%s\x1f%s", du, req->domain_name, req->source_host) < 0)
+		return NULL;
+	for (size_t i = 0; i < req->n_devices; i++) {
+		const vgm_claim_device_req *d = &req->devices[i];
+		char sid[VGM_UUID_LEN + 1];
+		vgm_id_normalize(d->source_id, sid, sizeof(sid));
+		int k = asprintf(&next, "%s\x1e%s\x1f%s\x1f%s\x1f%llu\x1f%s", key, sid,
+				 vgm_backend_to_string(d->kind), d->profile_name,
+				 (unsigned long long)d->framebuffer_bytes,
+				 d->type_id ? d->type_id : "");
+		free(key);
+		if (k < 0)
+			return NULL;
+		key = TAKE_PTR(next);
+	}
+	return key;
+}
+
+/* ---- C2: record the intent ---- */
+
+static int insert_claim_row(vgm_store *s, const vgm_claim_request *req, const char *key,
+			    const char *claim_id, vgm_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r = store_prepare(s,
+			      "INSERT INTO claims(claim_id, migration_id, request_key, domain_uuid,"
+			      " domain_name, source_host, state, created_at, expires_at, updated_at)"
+			      " VALUES (?1, ?2, ?3, lower(?4), ?5, ?6, 'pending', ?7, NULL, ?7)",
+			      &st, err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, claim_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, req->migration_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, req->domain_uuid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, req->domain_name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, req->source_host, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, store_now(s));
+	return store_step_done(s, st, "recording a claim", err);
+}
+
+static int insert_claim_device(vgm_store *s, const char *claim_id, size_t seq,
+			       const vgm_claim_device_req *d, const claim_choice *c, vgm_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r = store_prepare(s,
+			      "INSERT INTO claim_devices(claim_id, seq, source_id, target_id, kind,"
+			      " profile_name, framebuffer_bytes, type_id, created_by_us)"
+			      " VALUES (?1, ?2, lower(?3), lower(?4), ?5, ?6, ?7, ?8, ?9)",
+			      &st, err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, claim_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (int64_t)seq);
+	sqlite3_bind_text(st, 3, d->source_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, c->target_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, vgm_backend_to_string(d->kind), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, d->profile_name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, (int64_t)(c->framebuffer_bytes ? c->framebuffer_bytes
+								 : d->framebuffer_bytes));
+	sqlite3_bind_text(st, 8, c->type_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 9, c->create);
+	return store_step_done(s, st, "recording a claimed device", err);
+}
+
+static int insert_created_intent(vgm_store *s, const char *claim_id, vgm_backend kind,
+				 const claim_choice *c, vgm_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r = store_prepare(s,
+			      "INSERT INTO devices_created(id, kind, parent, type_id, created_at,"
+			      " for_claim, state) VALUES (lower(?1), ?2, ?3, ?4, ?5, ?6, 'creating')",
+			      &st, err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, c->target_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, vgm_backend_to_string(kind), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, c->parent, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, c->type_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, store_now(s));
+	sqlite3_bind_text(st, 6, claim_id, -1, SQLITE_STATIC);
+	return store_step_done(s, st, "recording a device to create", err);
+}
+
+static int record_pending(vgm_store *s, const vgm_claim_request *req, const char *key,
+			  const char *claim_id, const claim_choice *ch, vgm_error *err)
+{
+	int r = store_begin(s, err);
+	if (r < 0)
+		return r;
+	r = insert_claim_row(s, req, key, claim_id, err);
+	for (size_t i = 0; r == 0 && i < req->n_devices; i++) {
+		r = insert_claim_device(s, claim_id, i, &req->devices[i], &ch[i], err);
+		if (r == 0 && ch[i].create)
+			r = insert_created_intent(s, claim_id, req->devices[i].kind, &ch[i], err);
+	}
+	if (r < 0) {
+		store_rollback(s);
+		return r;
+	}
+	return store_commit(s, err);
+}
+
+/* ---- undo ---- */
+
+static int remove_device(vgm_store *s, vgm_host *h, const char *id, vgm_error *err)
+{
+	int r = s->devops.remove(s->devops.ctx, h, id, err);
+	return r == -ENOENT ? 0 : r;
+}
+
+static int delete_created_row(vgm_store *s, const char *id, vgm_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r = store_prepare(s, "DELETE FROM devices_created WHERE id = ?1", &st, err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	return store_step_done(s, st, "forgetting a removed device", err);
+}
+
+/* Ids of devices_created rows for a claim. */
+static int created_for_claim(vgm_store *s, const char *claim_id, char ***out, size_t *n,
+			     vgm_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r = store_prepare(s, "SELECT id FROM devices_created WHERE for_claim = ?1", &st, err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, claim_id, -1, SQLITE_STATIC);
+	*out = NULL;
+	*n = 0;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		bool ok = true;
+		char **g = realloc(*out, (*n + 1) * sizeof(char *));
+		if (!g)
+			return vgm_error_set(err, ENOMEM, "out of memory");
+		*out = g;
+		g[*n] = store_column_strdup(st, 0, &ok);
+		if (!ok)
+			return vgm_error_set(err, ENOMEM, "out of memory");
+		(*n)++;
+	}
+	return r == SQLITE_DONE ? 0 : store_sql_error(s, err, "listing created devices");
+}
+
+static void strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static int delete_claim(vgm_store *s, const char *claim_id, vgm_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r = store_prepare(s, "DELETE FROM claims WHERE claim_id = ?1", &st, err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, claim_id, -1, SQLITE_STATIC);
+	return store_step_done(s, st, "deleting a half-made claim", err);
+}
+
+/* Remove every device recorded for a pending claim, then delete the claim.
+ * A device that cannot be removed keeps its devices_created row (unowned once
+ * the claim is gone), so reconcile retries it. */
+int claim_undo_pending(vgm_store *s, vgm_host *h, const char *claim_id, store_actions *act,
+		       size_t *removed, size_t *failed, vgm_error *err)
+{
+	char **ids = NULL;
+	size_t n = 0;
+	int r = created_for_claim(s, claim_id, &ids, &n, err);
+	if (r == 0)
+		r = store_begin(s, err);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		vgm_error rerr = {0};
+		if (remove_device(s, h, ids[i], &rerr) < 0) {
+			store_action(act, "could not remove %s of half-made claim %s: %s", ids[i],
+				     claim_id, vgm_error_message(&rerr));
+			if (failed)
+				(*failed)++;
+			continue;
+		}
+		store_action(act, "removed %s, created for half-made claim %s", ids[i], claim_id);
+		if (removed)
+			(*removed)++;
+		r = delete_created_row(s, ids[i], err);
+	}
+	if (r == 0)
+		r = delete_claim(s, claim_id, err);
+	if (r == 0)
+		r = store_commit(s, err);
+	else
+		store_rollback(s);
+	strv_free(ids, n);
+	return r;
+}
+
+/* ---- C3, C4 ---- */
+
+static int create_devices(vgm_store *s, vgm_host *h, const vgm_claim_request *req,
+			  const claim_choice *ch, vgm_error *err)
+{
+	for (size_t i = 0; i < req->n_devices; i++) {
+		if (!ch[i].create)
+			continue;
+		const char *uuid = req->devices[i].kind == VGM_BACKEND_MDEV ? ch[i].target_id : NULL;
+		_cleanup_free_ char *made = NULL;
+		int r = s->devops.create(s->devops.ctx, h, ch[i].parent, ch[i].type_id, uuid, &made,
+					 err);
+		if (r < 0) {
+			vgm_error_prefix(err, "claiming a '%s' vGPU on %s for source %s",
+					 req->devices[i].profile_name, s->host_name,
+					 req->devices[i].source_id);
+			return r;
+		}
+	}
+	return 0;
+}
+
+static int finish_claim(vgm_store *s, const vgm_claim_request *req, const char *claim_id,
+			vgm_error *err)
+{
+	int64_t lease = req->lease_seconds > 0 ? req->lease_seconds : 300;
+	_cleanup_stmt_ sqlite3_stmt *dc = NULL, *cl = NULL;
+	int r = store_begin(s, err);
+	if (r == 0)
+		r = store_prepare(s,
+				  "UPDATE devices_created SET state = 'present' WHERE for_claim = ?1",
+				  &dc, err);
+	if (r == 0)
+		r = store_prepare(s,
+				  "UPDATE claims SET state = 'held', expires_at = ?2, updated_at = ?3"
+				  " WHERE claim_id = ?1 AND state = 'pending'",
+				  &cl, err);
+	if (r == 0) {
+		sqlite3_bind_text(dc, 1, claim_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(cl, 1, claim_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(cl, 2, store_now(s) + lease);
+		sqlite3_bind_int64(cl, 3, store_now(s));
+		r = store_step_done(s, dc, "marking devices created", err);
+	}
+	if (r == 0)
+		r = store_step_done(s, cl, "marking a claim held", err);
+	if (r == 0)
+		r = store_journal_add(s, req->migration_id, req->domain_name, "claim", "ok",
+				      claim_id, err);
+	if (r < 0) {
+		store_rollback(s);
+		return r;
+	}
+	return store_commit(s, err);
+}
+
+/* ---- claim ---- */
+
+/* An earlier claim for this migration id: 1 with *out set when it answers the
+ * request, 0 when there is none (or a crash leftover was cleared), <0 error. */
+static int existing_claim(vgm_store *s, vgm_host *h, const vgm_claim_request *req,
+			  const char *key, vgm_claim **out, vgm_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r = store_prepare(s, "SELECT claim_id, request_key, state FROM claims"
+				 " WHERE migration_id = ?1", &st, err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, req->migration_id, -1, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	if (r == SQLITE_DONE)
+		return 0;
+	if (r != SQLITE_ROW)
+		return store_sql_error(s, err, "looking up a migration's claim");
+	char id[VGM_UUID_LEN + 1];
+	snprintf(id, sizeof(id), "%s", (const char *)sqlite3_column_text(st, 0));
+	vgm_claim_state state = state_from_string((const char *)sqlite3_column_text(st, 2));
+	if (!STREQ((const char *)sqlite3_column_text(st, 1), key))
+		return vgm_error_setr(err, EEXIST, "conflict",
+				      "migration %s already has claim %s on %s for a different "
+				      "request; use a new migration id", req->migration_id, id,
+				      s->host_name);
+	sqlite3_finalize(TAKE_PTR(st));
+	if (state == VGM_CLAIM_PENDING) {
+		r = claim_undo_pending(s, h, id, NULL, NULL, NULL, err);
+		return r < 0 ? r : 0;
+	}
+	if (state == VGM_CLAIM_RELEASED || state == VGM_CLAIM_EXPIRED)
+		return vgm_error_setr(err, ESTALE, "claim_finished",
+				      "claim %s for migration %s on %s was %s; start the migration "
+				      "again with a new migration id", id, req->migration_id,
+				      s->host_name, vgm_claim_state_to_string(state));
+	r = claim_load(s, id, out, err);
+	return r < 0 ? r : 1;
+}
+
+static int taken_ids(vgm_store *s, const vgm_device_use *uses, size_t n_uses, char ***out,
+		     size_t *n, vgm_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r = store_prepare(s, "SELECT device_id FROM device_owners", &st, err);
+	if (r < 0)
+		return r;
+	size_t cap = n_uses + 16;
+	char **v = calloc(cap, sizeof(char *));
+	if (!v)
+		return vgm_error_set(err, ENOMEM, "out of memory");
+	size_t k = 0;
+	for (; k < n_uses; k++)
+		v[k] = uses[k].device_id; /* borrowed: freed with the uses */
+	*out = v;
+	*n = k;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		if (k == cap) {
+			char **g = realloc(v, (cap *= 2) * sizeof(char *));
+			if (!g)
+				return vgm_error_set(err, ENOMEM, "out of memory");
+			*out = v = g;
+		}
+		bool ok = true;
+		v[k] = store_column_strdup(st, 0, &ok);
+		if (!ok)
+			return vgm_error_set(err, ENOMEM, "out of memory");
+		*n = ++k;
+	}
+	if (r != SQLITE_DONE)
+		return store_sql_error(s, err, "reading owned devices");
+	return 0;
+}
+
+static void taken_free(char **v, size_t n, size_t n_borrowed)
+{
+	for (size_t i = n_borrowed; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* C1: read sysfs and the owned set, choose. */
+static int plan_claim(vgm_store *s, vgm_host *h, const vgm_claim_request *req, claim_choice *ch,
+		      vgm_error *err)
+{
+	vgm_inventory *inv = NULL;
+	vgm_device_use *uses = NULL;
+	size_t n_uses = 0, n_taken = 0;
+	char **taken = NULL;
+	int r = s->devops.inventory_load(s->devops.ctx, h, &inv, err);
+	if (r == 0)
+		r = store_load_uses(s, &uses, &n_uses, err);
+	if (r == 0)
+		r = taken_ids(s, uses, n_uses, &taken, &n_taken, err);
+	if (r == 0)
+		r = claim_choose(inv, (const char *const *)taken, n_taken, req, s->host_name, ch,
+				 err);
+	taken_free(taken, n_taken, n_uses);
+	vgm_device_uses_free(uses, n_uses);
+	if (inv)
+		s->devops.inventory_free(s->devops.ctx, inv);
+	return r;
+}
+
+static void undo_after_failure(vgm_store *s, vgm_host *h, const char *claim_id)
+{
+	/* The caller reports the first error; a failing undo is left to reconcile
+	 * (the claim is still pending, so it will be found). */
+	(void)claim_undo_pending(s, h, claim_id, NULL, NULL, NULL, NULL);
+}
+
+static int make_claim(vgm_store *s, vgm_host *h, const vgm_claim_request *req, const char *key,
+		      vgm_claim **out, vgm_error *err)
+{
+	claim_choice ch[VGM_CLAIM_MAX_DEVICES] = {0};
+	char claim_id[VGM_UUID_LEN + 1];
+	int r = plan_claim(s, h, req, ch, err);
+	if (r < 0)
+		return r;
+	if (vgm_uuid_generate(claim_id) < 0)
+		r = vgm_error_set(err, EIO, "could not generate a claim id");
+	if (r == 0)
+		r = record_pending(s, req, key, claim_id, ch, err);
+	if (r == 0) {
+		r = create_devices(s, h, req, ch, err);
+		if (r == 0)
+			r = finish_claim(s, req, claim_id, err);
+		if (r < 0)
+			undo_after_failure(s, h, claim_id);
+	}
+	claim_choices_clear(ch, req->n_devices);
+	if (r < 0)
+		return r;
+	return claim_load(s, claim_id, out, err);
+}
+
+int vgm_claims_claim(vgm_store *s, vgm_host *h, const vgm_claim_request *req, vgm_claim **out,
+		     vgm_error *err)
+{
+	int r = check_request(req, err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *key = request_key(req);
+	if (!key)
+		return vgm_error_set(err, ENOMEM, "out of memory");
+	_cleanup_(store_unlockp) vgm_store *locked = store_lock(s);
+	r = existing_claim(s, h, req, key, out, err);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	return make_claim(s, h, req, key, out, err);
+}
+
+/* ---- commit ---- */
+
+static int insert_assignment(vgm_store *s, const vgm_claim *c, const vgm_claim_device *d,
+			     vgm_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r = store_prepare(s,
+			      "INSERT INTO assignments(device_id, domain_uuid, domain_name, since,"
+			      " from_claim) VALUES (?1, ?2, ?3, ?4, ?5)",
+			      &st, err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, d->target_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, c->domain_uuid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, c->domain_name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, store_now(s));
+	sqlite3_bind_text(st, 5, c->claim_id, -1, SQLITE_STATIC);
+	return store_step_done(s, st, "recording an assignment", err);
+}
+
+int claim_commit_tx(vgm_store *s, const vgm_claim *c, vgm_error *err)
+{
+	int r = claim_set_state(s, c->claim_id, VGM_CLAIM_COMMITTED, err);
+	for (size_t i = 0; r == 0 && i < c->n_devices; i++)
+		r = insert_assignment(s, c, &c->devices[i], err);
+	if (r == 0)
+		r = store_journal_add(s, c->migration_id, c->domain_name, "commit", "ok",
+				      c->claim_id, err);
+	return r;
+}
+
+static int finished_error(vgm_store *s, const vgm_claim *c, vgm_error *err)
+{
+	return vgm_error_setr(err, ESTALE, "claim_finished",
+			      "claim %s on %s is %s; it can no longer be committed, start the "
+			      "migration again", c->claim_id, s->host_name,
+			      c->state == VGM_CLAIM_PENDING ? "unfinished (agent restarted)"
+							    : vgm_claim_state_to_string(c->state));
+}
+
+int vgm_claims_commit(vgm_store *s, vgm_host *h, const char *claim_id, vgm_error *err)
+{
+	int r = vgm_check_uuid("claim id", claim_id, err);
+	if (r < 0)
+		return r;
+	_cleanup_(store_unlockp) vgm_store *locked = store_lock(s);
+	_cleanup_(vgm_claim_freep) vgm_claim *c = NULL;
+	char id[VGM_UUID_LEN + 1];
+	vgm_id_normalize(claim_id, id, sizeof(id));
+	r = claim_load(s, id, &c, err);
+	if (r < 0)
+		return r;
+	if (c->state == VGM_CLAIM_COMMITTED)
+		return 0;
+	if (c->state != VGM_CLAIM_HELD)
+		return finished_error(s, c, err);
+	r = store_begin(s, err);
+	if (r == 0)
+		r = claim_commit_tx(s, c, err);
+	if (r < 0) {
+		store_rollback(s);
+		return r;
+	}
+	return store_commit(s, err);
+}
+
+/* ---- release ---- */
+
+static int release_tx(vgm_store *s, const vgm_claim *c, vgm_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r = store_begin(s, err);
+	if (r == 0 && c->state == VGM_CLAIM_COMMITTED) {
+		r = store_prepare(s, "DELETE FROM assignments WHERE from_claim = ?1", &st, err);
+		if (r == 0) {
+			sqlite3_bind_text(st, 1, c->claim_id, -1, SQLITE_STATIC);
+			r = store_step_done(s, st, "freeing a claim's assignments", err);
+		}
+	}
+	if (r == 0 && c->state == VGM_CLAIM_COMMITTED && !s->remove_released) {
+		/* kept devices become the pool's: no longer ours to remove */
+		sqlite3_finalize(TAKE_PTR(st));
+		r = store_prepare(s, "DELETE FROM devices_created WHERE for_claim = ?1", &st, err);
+		if (r == 0) {
+			sqlite3_bind_text(st, 1, c->claim_id, -1, SQLITE_STATIC);
+			r = store_step_done(s, st, "keeping released devices", err);
+		}
+	}
+	if (r == 0)
+		r = claim_set_state(s, c->claim_id, VGM_CLAIM_RELEASED, err);
+	if (r == 0)
+		r = store_journal_add(s, c->migration_id, c->domain_name, "release", "ok",
+				      c->claim_id, err);
+	if (r < 0) {
+		store_rollback(s);
+		return r;
+	}
+	return store_commit(s, err);
+}
+
+int vgm_claims_release(vgm_store *s, vgm_host *h, const char *claim_id, vgm_error *err)
+{
+	int r = vgm_check_uuid("claim id", claim_id, err);
+	if (r < 0)
+		return r;
+	_cleanup_(store_unlockp) vgm_store *locked = store_lock(s);
+	_cleanup_(vgm_claim_freep) vgm_claim *c = NULL;
+	char id[VGM_UUID_LEN + 1];
+	vgm_id_normalize(claim_id, id, sizeof(id));
+	r = claim_load(s, id, &c, err);
+	if (r < 0)
+		return r;
+	if (c->state == VGM_CLAIM_PENDING)
+		return claim_undo_pending(s, h, id, NULL, NULL, NULL, err);
+	if (c->state != VGM_CLAIM_RELEASED && c->state != VGM_CLAIM_EXPIRED) {
+		r = release_tx(s, c, err);
+		if (r < 0)
+			return r;
+	}
+	/* Also on a repeated release: finish removals an earlier one left. */
+	return store_remove_unowned_created(s, h, id, NULL, NULL, NULL, err);
+}
+
+/* ---- queries ---- */
+
+int vgm_claims_get(vgm_store *s, const char *claim_id, vgm_claim **out, vgm_error *err)
+{
+	int r = vgm_check_uuid("claim id", claim_id, err);
+	if (r < 0)
+		return r;
+	char id[VGM_UUID_LEN + 1];
+	vgm_id_normalize(claim_id, id, sizeof(id));
+	_cleanup_(store_unlockp) vgm_store *locked = store_lock(s);
+	return claim_load(s, id, out, err);
+}
+
+int vgm_claims_list(vgm_store *s, bool all, vgm_claim **out, size_t *n, vgm_error *err)
+{
+	_cleanup_(store_unlockp) vgm_store *locked = store_lock(s);
+	return claims_select(s,
+			     all ? "ORDER BY created_at DESC, rowid DESC"
+				 : "WHERE state IN ('pending','held','committed')"
+				   " ORDER BY created_at DESC, rowid DESC",
+			     NULL, out, n, err);
+}
+
+int vgm_claims_find_by_domain(vgm_store *s, const char *domain_uuid, vgm_claim **out,
+			      vgm_error *err)
+{
+	int r = vgm_check_uuid("domain uuid", domain_uuid, err);
+	if (r < 0)
+		return r;
+	char du[VGM_UUID_LEN + 1];
+	vgm_id_normalize(domain_uuid, du, sizeof(du));
+	_cleanup_(store_unlockp) vgm_store *locked = store_lock(s);
+	vgm_claim *v = NULL;
+	size_t n = 0;
+	r = claims_select(s,
+			  "WHERE domain_uuid = ?1 AND state = 'held'"
+			  " ORDER BY created_at DESC, rowid DESC LIMIT 1",
+			  du, &v, &n, err);
+	if (r < 0)
+		return r;
+	if (n == 0) {
+		free(v);
+		return vgm_error_setr(err, ENOENT, "not_found", "no held claim for domain %s on %s",
+				      du, s->host_name);
+	}
+	*out = v;
+	return 0;
+}

@@ -1,0 +1,83 @@
+/* store-internal.h: what the files of lib/store share and nobody else sees.
+ *
+ * Invariants: s->db is used only with s->lock held (every public entry point
+ * takes it once, at the top, through store_lock()); helpers named store_* and
+ * claim_* below assume the lock is held.  Functions that write run inside one
+ * BEGIN IMMEDIATE ... COMMIT so a call is all or nothing on disk. */
+#pragma once
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "store.h"
+
+struct vgm_store {
+	sqlite3 *db;
+	pthread_mutex_t lock;
+	int lock_fd;
+	char *host_name;
+	bool remove_released;
+	int64_t retention_seconds;
+	int64_t (*clock)(void *ctx);
+	void *clock_ctx;
+	int (*in_use)(void *ctx, vgm_device_use **out, size_t *n, vgm_error *err);
+	void *in_use_ctx;
+	vgm_store_devops devops; /* every field set */
+};
+
+static inline void sqlite3_finalizep(sqlite3_stmt **st)
+{
+	if (*st)
+		sqlite3_finalize(*st);
+}
+#define _cleanup_stmt_ _cleanup_(sqlite3_finalizep)
+
+/* Lock / unlock; used as `_cleanup_(store_unlockp) vgm_store *locked = store_lock(s);` */
+vgm_store *store_lock(vgm_store *s);
+void store_unlockp(vgm_store **s);
+
+int64_t store_now(vgm_store *s);
+
+/* Fill err with "store_error" naming what failed and SQLite's words. */
+int store_sql_error(vgm_store *s, vgm_error *err, const char *what);
+int store_exec(vgm_store *s, const char *sql, vgm_error *err);
+int store_prepare(vgm_store *s, const char *sql, sqlite3_stmt **out, vgm_error *err);
+/* Step a statement that returns no rows (SQLITE_DONE expected). */
+int store_step_done(vgm_store *s, sqlite3_stmt *st, const char *what, vgm_error *err);
+int store_begin(vgm_store *s, vgm_error *err);
+int store_commit(vgm_store *s, vgm_error *err);
+void store_rollback(vgm_store *s);
+/* A text column as a malloc'd string (NULL for SQL NULL); -ENOMEM sets *ok false. */
+char *store_column_strdup(sqlite3_stmt *st, int col, bool *ok);
+/* Count rows of a one-integer query with one optional text parameter. */
+int store_count(vgm_store *s, const char *sql, const char *param, size_t *out, vgm_error *err);
+
+/* schema.c: bring the database to VGM_STORE_SCHEMA_VERSION, or only up to
+ * target (tests build old files with it). */
+int store_schema_upgrade(sqlite3 *db, int target, vgm_error *err);
+
+/* journal.c: append inside the caller's transaction. */
+int store_journal_add(vgm_store *s, const char *migration_id, const char *domain,
+		      const char *step, const char *outcome, const char *detail, vgm_error *err);
+
+/* claims.c, shared with reconcile.c and assign.c */
+int claim_load(vgm_store *s, const char *claim_id, vgm_claim **out, vgm_error *err);
+int claim_set_state(vgm_store *s, const char *claim_id, vgm_claim_state st, vgm_error *err);
+/* Commit a held claim inside the caller's transaction. */
+int claim_commit_tx(vgm_store *s, const vgm_claim *c, vgm_error *err);
+/* Remove from sysfs (if present) and forget the devices we created that no
+ * claim or assignment owns now, limited to one claim when claim_id != NULL.
+ * Each removal is appended to actions (may be NULL); counts are added. */
+typedef struct store_actions {
+	char ***lines;
+	size_t *n;
+} store_actions;
+int store_remove_unowned_created(vgm_store *s, vgm_host *h, const char *claim_id,
+				 store_actions *actions, size_t *removed, size_t *failed,
+				 vgm_error *err);
+/* Remove the devices recorded for a pending (half-made) claim, then delete it. */
+int claim_undo_pending(vgm_store *s, vgm_host *h, const char *claim_id, store_actions *act,
+		       size_t *removed, size_t *failed, vgm_error *err);
+void store_action(store_actions *a, const char *fmt, ...) _printf_(2, 3);
+/* The device uses the agent reported (in_use callback); empty when none. */
+int store_load_uses(vgm_store *s, vgm_device_use **out, size_t *n, vgm_error *err);
