@@ -1,0 +1,97 @@
+/* agent.h: vgpumigd, the per-host agent; the state every part shares.
+ *
+ * Threads: the main thread runs the one event loop (signals through a
+ * signalfd, the housekeeping timer through a timerfd) and is the only
+ * thread that talks to libvirt.  libmicrohttpd runs one thread per
+ * connection for the local and the peer API; handlers use the store (which
+ * serialises itself), the device layer and the caches below, never libvirt:
+ * a libvirt hook waits for our answer while libvirt holds its locks.
+ *
+ * Locks: a->lock guards cfg (swapped on SIGHUP), the facts cache, the in-use
+ * cache and the event queue; hold it only to copy or swap, never across I/O. */
+#pragma once
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "config.h"
+#include "device/device.h"
+#include "store/store.h"
+#include "util/error.h"
+
+struct agent_server;
+typedef struct agent_metrics agent_metrics;
+typedef struct agent_libvirt agent_libvirt;
+
+/* A hook event that needs libvirt to act on; handled by housekeeping. */
+typedef struct agent_pending_event {
+	char *domain_uuid;
+	char *domain_name;
+	struct agent_pending_event *next;
+} agent_pending_event;
+
+typedef struct agent {
+	pthread_mutex_t lock;
+	agent_config *cfg;      /* under lock; readers copy what they need */
+	json_t *facts;          /* under lock: last host facts (GET /v1/host) */
+	vgm_device_use *in_use; /* under lock: devices domains on this host use */
+	size_t n_in_use;
+	agent_pending_event *events; /* under lock */
+
+	vgm_host *host;
+	vgm_store *store;
+	agent_metrics *metrics;
+	agent_libvirt *virt;    /* main thread only; NULL when libvirt_uri=none */
+
+	int local_fd;
+	struct agent_server *local; /* http.c */
+	struct agent_server *peer;  /* NULL when listen is empty */
+	int64_t started_at;
+} agent;
+
+/* ---- logging (stderr, "level: message") ---- */
+void agent_log_set_level(int level);
+int agent_log_get_level(void);
+void agent_log(int level, const char *fmt, ...) _printf_(2, 3);
+#define log_error(...) agent_log(LOG_ERR_, __VA_ARGS__)
+#define log_warn(...) agent_log(LOG_WARN_, __VA_ARGS__)
+#define log_info(...) agent_log(LOG_INFO_, __VA_ARGS__)
+#define log_debug(...) agent_log(LOG_DEBUG_, __VA_ARGS__)
+
+/* ---- config snapshot helpers (copy under the lock) ---- */
+unsigned agent_lease_seconds(agent *a);
+bool agent_lab_mode(agent *a);
+char *agent_host_name(agent *a); /* malloc'd */
+
+/* ---- HTTP servers (http.c) ---- */
+int agent_http_start(agent *a, vgm_error *err);
+void agent_http_stop(agent *a);
+
+/* ---- housekeeping (housekeeping.c), main thread ---- */
+void agent_housekeeping(agent *a);
+/* Run reconcile now; fills *out with a JSON report (POST /v1/gc). */
+int agent_gc(agent *a, json_t **out, vgm_error *err);
+void agent_queue_event(agent *a, const char *domain_uuid, const char *domain_name);
+/* The store's in_use callback: a copy of the cache. */
+int agent_in_use(void *ctx, vgm_device_use **out, size_t *n, vgm_error *err);
+
+/* ---- host facts (facts.c) ---- */
+/* Collect facts; virt may be NULL (no versions). */
+json_t *agent_facts_collect(agent *a, agent_libvirt *virt);
+json_t *agent_facts_get(agent *a); /* cached copy, collecting when none yet */
+
+/* ---- libvirt (virt.c), main thread only ---- */
+int agent_virt_open(const char *uri, agent_libvirt **out, vgm_error *err);
+void agent_virt_close(agent_libvirt *v);
+/* Versions for facts; 0 when unknown. */
+void agent_virt_versions(agent_libvirt *v, unsigned long long *libvirt, unsigned long long *qemu);
+/* One pass over the domains: refresh the in-use cache, record vGPU
+ * metadata for running domains, release assignments of domains that left. */
+void agent_virt_sync(agent *a);
+/* After "release end": has this domain left the host (gone, or shut off by a
+ * migration)?  1 yes, 0 no, <0 unknown (libvirt down). */
+int agent_virt_domain_left(agent *a, const char *domain_uuid);

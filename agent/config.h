@@ -1,0 +1,53 @@
+/* config.h: vgpumigd's configuration (INI), see docs/vgpumigd.md.
+ *
+ * A config is parsed and checked completely before anyone uses it: on any
+ * problem the load fails with "FILE:LINE: message" and nothing changes, so a
+ * SIGHUP reload swaps configs only when the new one is sound. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "util/error.h"
+
+#define AGENT_DEFAULT_CONFIG "/etc/vgpumig/vgpumigd.conf"
+
+enum { LOG_ERR_ = 0, LOG_WARN_ = 1, LOG_INFO_ = 2, LOG_DEBUG_ = 3 };
+
+typedef struct agent_peer {
+	char *name;        /* the section's NAME, as used by `--to NAME` */
+	char *address;     /* HOST:PORT of its mTLS API */
+	char *libvirt_uri; /* NULL: qemu+tcp://NAME/system */
+} agent_peer;
+
+typedef struct agent_config {
+	char *path;
+	char *host_name;
+	char *state_dir;
+	char *sysfs_root;
+	char *socket;
+	char *listen;       /* NULL or "": peer API off */
+	char *tls_cert;
+	char *tls_key;
+	char *tls_ca;
+	char *libvirt_uri;  /* "none": run without libvirt */
+	char *socket_group; /* NULL: root only */
+	gid_t socket_gid;
+	int log_level;
+	unsigned lease_seconds;
+	unsigned hook_timeout_ms;
+	bool lab_mode;
+	bool remove_released;
+	agent_peer *peers;
+	size_t n_peers;
+} agent_config;
+
+int agent_config_load(const char *path, agent_config **out, vgm_error *err);
+void agent_config_free(agent_config *c);
+DEFINE_FREEP(agent_config, agent_config_free)
+const agent_peer *agent_config_find_peer(const agent_config *c, const char *name);
+bool agent_config_no_libvirt(const agent_config *c);
+/* Split "HOST:PORT" ("[::1]:7443" too); host is malloc'd. */
+int agent_split_hostport(const char *s, char **host, unsigned *port);
+const char *agent_log_level_name(int level);

@@ -1,0 +1,178 @@
+/* housekeeping.c: the periodic work of the main thread.
+ *
+ * One timer drives everything that is not a reply to a request: reconcile
+ * (expired leases released, store and sysfs compared), the libvirt pass
+ * (in-use cache, vGPU metadata, assignments of domains that left), the
+ * hook events queued for that pass, and the facts cache.  A tick that fails
+ * logs once and the next tick tries again; nothing here exits. */
+#include <string.h>
+
+#include "routes.h"
+
+static json_t *report_json(const vgm_reconcile_report *r)
+{
+	json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			      "released", (json_int_t)r->expired, "expired", (json_int_t)r->expired,
+			      "auto_committed", (json_int_t)r->auto_committed, "pending_dropped",
+			      (json_int_t)r->pending_dropped, "removed", (json_int_t)r->removed,
+			      "remove_failed", (json_int_t)r->remove_failed, "dropped_created",
+			      (json_int_t)r->dropped_created, "dropped_owned", (json_int_t)r->dropped_owned,
+			      "pruned", (json_int_t)r->pruned);
+	json_t *actions = json_array();
+
+	for (size_t i = 0; actions && i < r->n_actions; i++)
+		json_array_append_new(actions, json_string(r->actions[i]));
+	if (o)
+		json_object_set_new(o, "actions", actions ? actions : json_array());
+	else
+		json_decref(actions);
+	return o;
+}
+
+static int reconcile_logged(agent *a, vgm_reconcile_report *rep, vgm_error *err)
+{
+	int r = vgm_reconcile(a->store, a->host, rep, err);
+
+	for (size_t i = 0; r >= 0 && i < rep->n_actions; i++)
+		log_info("reconcile: %s", rep->actions[i]);
+	return r;
+}
+
+int agent_gc(agent *a, json_t **out, vgm_error *err)
+{
+	vgm_reconcile_report rep = { 0 };
+	int r = reconcile_logged(a, &rep, err);
+
+	*out = r < 0 ? NULL : report_json(&rep);
+	vgm_reconcile_report_clear(&rep);
+	if (r >= 0 && !*out)
+		return vgm_error_set(err, ENOMEM, "out of memory");
+	return r;
+}
+
+void agent_queue_event(agent *a, const char *domain_uuid, const char *domain_name)
+{
+	agent_pending_event *e = calloc(1, sizeof(*e));
+
+	if (!e || !(e->domain_uuid = strdup(domain_uuid)) ||
+	    !(e->domain_name = strdup(domain_name ? domain_name : "?"))) {
+		if (e)
+			free(e->domain_uuid);
+		free(e);
+		log_error("out of memory queueing the release of domain %s", domain_uuid);
+		return;
+	}
+	pthread_mutex_lock(&a->lock);
+	e->next = a->events;
+	a->events = e;
+	pthread_mutex_unlock(&a->lock);
+}
+
+/* Domains whose QEMU ended ("release end"): release their devices if they
+ * left this host; keep them when the domain only shut down here. */
+static void process_events(agent *a)
+{
+	agent_pending_event *e, *next;
+
+	pthread_mutex_lock(&a->lock);
+	e = a->events;
+	a->events = NULL;
+	pthread_mutex_unlock(&a->lock);
+	for (; e; e = next) {
+		int left = agent_virt_domain_left(a, e->domain_uuid);
+		vgm_error err = { 0 };
+		size_t n = 0;
+
+		next = e->next;
+		if (left < 0) { /* libvirt unreachable: try again next tick */
+			e->next = NULL;
+			agent_queue_event(a, e->domain_uuid, e->domain_name);
+		} else if (left == 0) {
+			log_debug("domain %s (%s) stopped but did not leave: its vGPUs stay assigned",
+				  e->domain_name, e->domain_uuid);
+		} else if (vgm_assignment_release_domain(a->store, a->host, e->domain_uuid, &n, &err) < 0) {
+			log_error("releasing the vGPUs of domain %s (%s): %s", e->domain_name,
+				  e->domain_uuid, vgm_error_message(&err));
+		} else if (n) {
+			log_info("domain %s (%s) left this host: released %zu vGPU assignment(s)",
+				 e->domain_name, e->domain_uuid, n);
+		}
+		free(e->domain_uuid);
+		free(e->domain_name);
+		free(e);
+	}
+}
+
+void agent_housekeeping(agent *a)
+{
+	vgm_reconcile_report rep = { 0 };
+	vgm_error err = { 0 };
+	json_t *facts;
+
+	if (reconcile_logged(a, &rep, &err) < 0)
+		log_error("reconcile: %s", vgm_error_message(&err));
+	vgm_reconcile_report_clear(&rep);
+	if (a->virt) {
+		agent_virt_sync(a);
+		process_events(a);
+	}
+	facts = agent_facts_collect(a, a->virt);
+	if (facts) {
+		pthread_mutex_lock(&a->lock);
+		json_decref(a->facts);
+		a->facts = facts;
+		pthread_mutex_unlock(&a->lock);
+	}
+}
+
+int agent_in_use(void *ctx, vgm_device_use **out, size_t *n, vgm_error *err)
+{
+	agent *a = ctx;
+	vgm_device_use *copy;
+	size_t i;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&a->lock);
+	copy = calloc(a->n_in_use + 1, sizeof(*copy));
+	for (i = 0; copy && i < a->n_in_use; i++) {
+		copy[i].device_id = strdup(a->in_use[i].device_id);
+		copy[i].domain_uuid = a->in_use[i].domain_uuid ? strdup(a->in_use[i].domain_uuid) : NULL;
+	}
+	pthread_mutex_unlock(&a->lock);
+	if (!copy)
+		return vgm_error_set(err, ENOMEM, "out of memory");
+	*out = copy;
+	*n = i;
+	return 0;
+}
+
+unsigned agent_lease_seconds(agent *a)
+{
+	unsigned v;
+
+	pthread_mutex_lock(&a->lock);
+	v = a->cfg->lease_seconds;
+	pthread_mutex_unlock(&a->lock);
+	return v;
+}
+
+bool agent_lab_mode(agent *a)
+{
+	bool v;
+
+	pthread_mutex_lock(&a->lock);
+	v = a->cfg->lab_mode;
+	pthread_mutex_unlock(&a->lock);
+	return v;
+}
+
+char *agent_host_name(agent *a)
+{
+	char *v;
+
+	pthread_mutex_lock(&a->lock);
+	v = strdup(a->cfg->host_name);
+	pthread_mutex_unlock(&a->lock);
+	return v;
+}

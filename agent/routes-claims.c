@@ -1,0 +1,155 @@
+/* routes-claims.c: POST/GET /v1/claims, GET /v1/claims/{id},
+ * POST /v1/claims/{id}/commit, DELETE /v1/claims/{id} (local and peer API).
+ *
+ * Thin: decode with lib/api/wire (which validates every id), call the
+ * store's claims engine (durable before it returns, so the reply never
+ * promises more than the disk holds), encode the claim. */
+#include <string.h>
+
+#include "api/wire.h"
+#include "routes.h"
+#include "util/validate.h"
+
+json_t *agent_claim_json(const vgm_claim *c)
+{
+	vgm_wire_claim w = {
+		.claim_id = c->claim_id,
+		.migration_id = c->migration_id,
+		.domain_uuid = c->domain_uuid,
+		.domain_name = c->domain_name,
+		.source_host = c->source_host,
+		.state = (char *)vgm_claim_state_to_string(c->state),
+		.expires_at = c->expires_at,
+		.n_mapping = c->n_devices,
+	};
+	_cleanup_free_ vgm_wire_mapping *map = calloc(c->n_devices + 1, sizeof(*map));
+
+	if (!map)
+		return NULL;
+	for (size_t i = 0; i < c->n_devices; i++)
+		map[i] = (vgm_wire_mapping){ c->devices[i].source_id, c->devices[i].target_id,
+					     c->devices[i].profile_name, c->devices[i].created };
+	w.mapping = map;
+	return vgm_wire_claim_encode(&w);
+}
+
+/* Store request from a decoded wire request (borrowing its strings). */
+static int claim_from_wire(agent *a, const vgm_wire_claim_req *w, vgm_claim_device_req *devs,
+			   vgm_claim_request *req)
+{
+	for (size_t i = 0; i < w->n_devices; i++)
+		devs[i] = (vgm_claim_device_req){
+			.source_id = w->devices[i].source_id,
+			.kind = STREQ(w->devices[i].kind, "vf") ? VGM_BACKEND_VF : VGM_BACKEND_MDEV,
+			.profile_name = w->devices[i].profile_name,
+			.framebuffer_bytes = w->devices[i].framebuffer_bytes,
+			.type_id = w->devices[i].type_id,
+		};
+	*req = (vgm_claim_request){
+		.migration_id = w->migration_id,
+		.domain_uuid = w->domain_uuid,
+		.domain_name = w->domain_name,
+		.source_host = w->source_host,
+		.devices = devs,
+		.n_devices = w->n_devices,
+		.lease_seconds = agent_lease_seconds(a),
+	};
+	return 0;
+}
+
+int route_claims_create(agent_request *req)
+{
+	_cleanup_(vgm_wire_claim_req_freep) vgm_wire_claim_req *w = NULL;
+	_cleanup_(vgm_claim_freep) vgm_claim *c = NULL;
+	_cleanup_free_ vgm_claim_device_req *devs = NULL;
+	vgm_claim_request sreq;
+	vgm_error err = { 0 };
+
+	if (vgm_wire_claim_req_decode(req->body, req->body_len, &w, &err) < 0)
+		return agent_reply_error(req, &err);
+	devs = calloc(w->n_devices, sizeof(*devs));
+	if (!devs)
+		return agent_reply_errorf(req, 500, "internal", "out of memory");
+	claim_from_wire(req->a, w, devs, &sreq);
+	if (vgm_claims_claim(req->a->store, req->a->host, &sreq, &c, &err) < 0) {
+		log_info("claim for %s (%s, migration %s) from %s refused: %s", w->domain_name,
+			 w->domain_uuid, w->migration_id, w->source_host, vgm_error_message(&err));
+		return agent_reply_error(req, &err);
+	}
+	log_info("claim %s for %s (migration %s, %zu vGPU(s)) held until %lld", c->claim_id,
+		 c->domain_name, c->migration_id, c->n_devices, (long long)c->expires_at);
+	return agent_reply_json(req, 201, agent_claim_json(c));
+}
+
+int route_claims_list(agent_request *req)
+{
+	const char *all_s = agent_request_query(req, "all");
+	bool all = all_s && (STREQ(all_s, "1") || STREQ(all_s, "true") || STREQ(all_s, "yes"));
+	vgm_claim *claims = NULL;
+	size_t n = 0;
+	vgm_error err = { 0 };
+	json_t *arr;
+
+	if (vgm_claims_list(req->a->store, all, &claims, &n, &err) < 0)
+		return agent_reply_error(req, &err);
+	arr = json_array();
+	for (size_t i = 0; arr && i < n; i++)
+		json_array_append_new(arr, agent_claim_json(&claims[i]));
+	vgm_claims_free(claims, n);
+	return agent_reply_json(req, 200, arr ? json_pack("{s:o}", "claims", arr) : NULL);
+}
+
+/* The {id} of /v1/claims/{id}: a UUID, checked before the store sees it. */
+static const char *claim_id_param(agent_request *req)
+{
+	const char *id = req->params[0];
+
+	if (!vgm_uuid_valid(id)) {
+		agent_reply_errorf(req, 400, "invalid_id", "claim id '%.64s' is not a UUID", id);
+		return NULL;
+	}
+	return id;
+}
+
+static int reply_claim(agent_request *req, const char *id)
+{
+	_cleanup_(vgm_claim_freep) vgm_claim *c = NULL;
+	vgm_error err = { 0 };
+
+	if (vgm_claims_get(req->a->store, id, &c, &err) < 0)
+		return agent_reply_error(req, &err);
+	return agent_reply_json(req, 200, agent_claim_json(c));
+}
+
+int route_claim_get(agent_request *req)
+{
+	const char *id = claim_id_param(req);
+
+	return id ? reply_claim(req, id) : 0;
+}
+
+int route_claim_commit(agent_request *req)
+{
+	const char *id = claim_id_param(req);
+	vgm_error err = { 0 };
+
+	if (!id)
+		return 0;
+	if (vgm_claims_commit(req->a->store, req->a->host, id, &err) < 0)
+		return agent_reply_error(req, &err);
+	log_info("claim %s committed", id);
+	return reply_claim(req, id);
+}
+
+int route_claim_release(agent_request *req)
+{
+	const char *id = claim_id_param(req);
+	vgm_error err = { 0 };
+
+	if (!id)
+		return 0;
+	if (vgm_claims_release(req->a->store, req->a->host, id, &err) < 0)
+		return agent_reply_error(req, &err);
+	log_info("claim %s released", id);
+	return reply_claim(req, id);
+}

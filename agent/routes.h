@@ -1,0 +1,91 @@
+/* routes.h: the agent's HTTP routes and the request/reply helpers they use.
+ *
+ * A route is one line in agent_routes[] (routes.c):
+ *     { "POST", "/v1/claims/{}/commit", route_claim_commit, .peer = true },
+ * "{}" matches one path segment (no '/'), captured in req->params[] in
+ * order.  Routes are local-only unless .peer is set; the peer API (mTLS)
+ * answers 404 for the others.  Bodies are read by http.c up to .max_body
+ * (0: AGENT_MAX_JSON) and refused with 413 beyond, before any handler runs;
+ * a POST with a body must carry .content_type (NULL: application/json).
+ *
+ * A handler replies exactly once, with agent_reply_json, agent_reply_text
+ * or agent_reply_error, and returns 0 (or -errno if even that failed). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "agent.h"
+
+#define AGENT_MAX_JSON (1u << 20)         /* 1 MiB */
+#define AGENT_MAX_XML (16u * 1024 * 1024) /* 16 MiB: hook domain XML */
+#define AGENT_MAX_PARAMS 4
+
+struct MHD_Connection;
+struct MHD_Response;
+
+typedef struct agent_request {
+	agent *a;
+	struct MHD_Connection *conn;
+	const struct agent_route *route;
+	const char *method;
+	const char *url;
+	bool peer_api;                  /* arrived on the mTLS peer API */
+	char params[AGENT_MAX_PARAMS][129];
+	size_t n_params;
+	char *body;                     /* NUL-terminated, may be NULL */
+	size_t body_len;
+	size_t body_limit;
+	bool body_too_large;
+	int status;                     /* set by the reply helpers */
+	bool replied;
+	double started;                 /* monotonic seconds */
+} agent_request;
+
+typedef struct agent_route {
+	const char *method;
+	const char *pattern;
+	int (*handler)(agent_request *req);
+	bool peer;                /* also on the peer API */
+	size_t max_body;          /* 0: AGENT_MAX_JSON */
+	const char *content_type; /* for bodies; NULL: application/json */
+} agent_route;
+
+extern const agent_route agent_routes[]; /* ends with { NULL } */
+
+/* Find the route for method + path: *allowed_other is set when the path
+ * matches a route with another method (405, not 404). */
+const agent_route *agent_route_match(const char *method, const char *path, bool peer_api,
+				     agent_request *req, bool *allowed_other);
+
+/* ---- replies ---- */
+int agent_reply_json(agent_request *req, int status, json_t *body); /* steals body */
+int agent_reply_text(agent_request *req, int status, const char *content_type,
+		     const char *text, size_t len);
+/* {"code","message"} with the status vgm_wire_error_status() gives. */
+int agent_reply_error(agent_request *req, const vgm_error *e);
+int agent_reply_errorf(agent_request *req, int status, const char *code, const char *fmt, ...)
+	_printf_(4, 5);
+
+/* Parse req's body as a JSON object (replying 400 itself on failure). */
+json_t *agent_request_json(agent_request *req);
+/* Query string value or NULL. */
+const char *agent_request_query(agent_request *req, const char *key);
+
+/* JSON form of a store claim (wire.h's claim reply). */
+json_t *agent_claim_json(const vgm_claim *c);
+
+/* ---- handlers ---- */
+int route_host(agent_request *req);
+int route_devices(agent_request *req);
+int route_metrics(agent_request *req);
+int route_gc(agent_request *req);
+int route_claims_create(agent_request *req);
+int route_claims_list(agent_request *req);
+int route_claim_get(agent_request *req);
+int route_claim_commit(agent_request *req);
+int route_claim_release(agent_request *req);
+int route_hook_migrate_begin(agent_request *req);
+int route_hook_event(agent_request *req);

@@ -1,0 +1,240 @@
+/* virt.c: everything the agent asks libvirt; main thread only.
+ *
+ * Never called from a request thread: libvirt runs the migrate hook while it
+ * holds the domain's job, and the hook waits for the agent, so a libvirt call
+ * from the hook route could wait for itself.  Request threads read what this
+ * file leaves in the caches (in-use devices, versions in the facts).
+ *
+ * Per tick: list all domains; every hostdev and lab vGPU of every defined
+ * domain is "in use" (a stopped VM keeps its mdev for its next start);
+ * running domains with vGPUs here get their profiles recorded in vgpumig's
+ * metadata (virDomainSetMetadata, live and, for persistent domains, config)
+ * so a migration started by anyone carries what the target needs. */
+#include <string.h>
+#include <time.h>
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include "routes.h"
+#include "vgpus.h"
+
+/* Assignments younger than this are not swept when their domain is
+ * missing: a committed claim may precede the domain's definition. */
+#define SWEEP_GRACE_S 120
+
+struct agent_libvirt {
+	char *uri;
+	virConnectPtr conn;
+};
+
+static void quiet_error(void *ctx, virErrorPtr e)
+{
+	(void)ctx;
+	log_debug("libvirt: %s", e && e->message ? e->message : "error");
+}
+
+static const char *last_error(void)
+{
+	virErrorPtr e = virGetLastError();
+
+	return e && e->message ? e->message : "unknown libvirt error";
+}
+
+int agent_virt_open(const char *uri, agent_libvirt **out, vgm_error *err)
+{
+	agent_libvirt *v = calloc(1, sizeof(*v));
+
+	*out = NULL;
+	if (!v || !(v->uri = strdup(uri))) {
+		free(v);
+		return vgm_error_set(err, ENOMEM, "out of memory");
+	}
+	virSetErrorFunc(NULL, quiet_error);
+	v->conn = virConnectOpen(uri);
+	if (!v->conn)
+		log_warn("libvirt %s not reachable yet (%s); retrying on every tick", uri, last_error());
+	*out = v;
+	return 0;
+}
+
+void agent_virt_close(agent_libvirt *v)
+{
+	if (!v)
+		return;
+	if (v->conn)
+		virConnectClose(v->conn);
+	free(v->uri);
+	free(v);
+}
+
+static bool virt_ready(agent_libvirt *v)
+{
+	if (v->conn && virConnectIsAlive(v->conn) == 1)
+		return true;
+	if (v->conn)
+		virConnectClose(v->conn);
+	v->conn = virConnectOpen(v->uri);
+	if (v->conn)
+		log_info("connected to libvirt %s", v->uri);
+	return v->conn != NULL;
+}
+
+void agent_virt_versions(agent_libvirt *v, unsigned long long *libvirt, unsigned long long *qemu)
+{
+	unsigned long lv = 0, hv = 0;
+
+	*libvirt = *qemu = 0;
+	if (!virt_ready(v))
+		return;
+	if (virConnectGetLibVersion(v->conn, &lv) == 0)
+		*libvirt = lv;
+	if (virConnectGetVersion(v->conn, &hv) == 0)
+		*qemu = hv;
+}
+
+static int add_use(vgm_device_use **arr, size_t *n, const char *id, const char *uuid)
+{
+	vgm_device_use *p = realloc(*arr, (*n + 1) * sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	*arr = p;
+	p[*n].device_id = strdup(id);
+	p[*n].domain_uuid = uuid ? strdup(uuid) : NULL;
+	if (!p[*n].device_id)
+		return -ENOMEM;
+	for (char *c = p[*n].device_id; *c; c++)
+		*c = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+	(*n)++;
+	return 0;
+}
+
+static void collect_uses(const vgm_domain_info *d, bool lab_mode, vgm_device_use **uses, size_t *n)
+{
+	for (size_t i = 0; i < d->n_hostdevs; i++)
+		if (d->hostdevs[i].id)
+			add_use(uses, n, d->hostdevs[i].id, d->uuid);
+	for (size_t i = 0; lab_mode && i < d->n_meta; i++)
+		if (d->meta[i].lab && d->meta[i].id)
+			add_use(uses, n, d->meta[i].id, d->uuid);
+}
+
+static void record_metadata(virDomainPtr dom, const vgm_domain_info *d, const agent_vgpu *v, size_t n)
+{
+	_cleanup_free_ vgm_meta_vgpu *meta = calloc(n, sizeof(*meta));
+	_cleanup_free_ char *xml = NULL;
+	vgm_error err = { 0 };
+	unsigned flags = VIR_DOMAIN_AFFECT_LIVE;
+
+	if (!meta)
+		return;
+	for (size_t i = 0; i < n; i++)
+		meta[i] = (vgm_meta_vgpu){ v[i].id, v[i].kind, v[i].profile_name, v[i].type_id,
+					   v[i].framebuffer_bytes, v[i].lab };
+	if (vgm_domxml_format_metadata(meta, n, &xml, &err) < 0) {
+		log_warn("domain %s: cannot format vGPU metadata: %s", d->name, vgm_error_message(&err));
+		return;
+	}
+	if (virDomainIsPersistent(dom) == 1)
+		flags |= VIR_DOMAIN_AFFECT_CONFIG;
+	if (virDomainSetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, xml, VGM_METADATA_PREFIX,
+				 VGM_METADATA_NS, flags) < 0)
+		log_warn("domain %s: cannot record vGPU metadata: %s", d->name, last_error());
+	else
+		log_info("domain %s: recorded %zu vGPU profile(s) in its metadata", d->name, n);
+}
+
+static void sync_domain(agent *a, virDomainPtr dom, const vgm_inventory *inv, bool lab_mode,
+			vgm_device_use **uses, size_t *n_uses)
+{
+	_cleanup_free_ char *xml = virDomainGetXMLDesc(dom, 0);
+	_cleanup_(vgm_domain_info_freep) vgm_domain_info *d = NULL;
+	agent_vgpu *v = NULL;
+	size_t n = 0;
+
+	if (!xml || vgm_domxml_inspect(xml, strlen(xml), &d, NULL) < 0)
+		return;
+	collect_uses(d, lab_mode, uses, n_uses);
+	if (virDomainIsActive(dom) != 1 || !inv)
+		return;
+	if (agent_vgpus_local(d, inv, lab_mode, &v, &n) < 0)
+		return;
+	if (n && !agent_vgpus_match_meta(d, v, n))
+		record_metadata(dom, d, v, n);
+	agent_vgpus_free(v, n);
+	(void)a;
+}
+
+/* Assignments whose domain left while we did not hear the hook. */
+static void sweep_assignments(agent *a)
+{
+	vgm_assignment *asg = NULL;
+	size_t n = 0;
+	int64_t now = time(NULL);
+
+	if (vgm_assignments_list(a->store, &asg, &n, NULL) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		bool seen = false;
+
+		for (size_t j = 0; j < i; j++)
+			seen |= STREQ(asg[j].domain_uuid, asg[i].domain_uuid);
+		if (!seen && now - asg[i].since > SWEEP_GRACE_S &&
+		    agent_virt_domain_left(a, asg[i].domain_uuid) == 1)
+			agent_queue_event(a, asg[i].domain_uuid, asg[i].domain_name);
+	}
+	vgm_assignments_free(asg, n);
+}
+
+void agent_virt_sync(agent *a)
+{
+	_cleanup_(vgm_inventory_freep) vgm_inventory *inv = NULL;
+	vgm_device_use *uses = NULL, *old;
+	size_t n_uses = 0, n_old;
+	virDomainPtr *doms = NULL;
+	int n;
+	bool lab = agent_lab_mode(a);
+
+	if (!virt_ready(a->virt))
+		return;
+	n = virConnectListAllDomains(a->virt->conn, &doms, 0);
+	if (n < 0) {
+		log_warn("listing libvirt domains: %s", last_error());
+		return;
+	}
+	vgm_inventory_load(a->host, &inv, NULL);
+	for (int i = 0; i < n; i++) {
+		sync_domain(a, doms[i], inv, lab, &uses, &n_uses);
+		virDomainFree(doms[i]);
+	}
+	free(doms);
+	pthread_mutex_lock(&a->lock);
+	old = a->in_use;
+	n_old = a->n_in_use;
+	a->in_use = uses;
+	a->n_in_use = n_uses;
+	pthread_mutex_unlock(&a->lock);
+	vgm_device_uses_free(old, n_old);
+	sweep_assignments(a);
+}
+
+int agent_virt_domain_left(agent *a, const char *domain_uuid)
+{
+	virDomainPtr dom;
+	int state = 0, reason = 0, r;
+
+	if (!a->virt || !virt_ready(a->virt))
+		return -1;
+	dom = virDomainLookupByUUIDString(a->virt->conn, domain_uuid);
+	if (!dom) {
+		virErrorPtr e = virGetLastError();
+
+		return e && e->code == VIR_ERR_NO_DOMAIN ? 1 : -1;
+	}
+	r = virDomainGetState(dom, &state, &reason, 0);
+	virDomainFree(dom);
+	if (r < 0)
+		return -1;
+	return state == VIR_DOMAIN_SHUTOFF && reason == VIR_DOMAIN_SHUTOFF_MIGRATED;
+}
