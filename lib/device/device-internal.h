@@ -16,6 +16,10 @@ void *vgm_array_push(void **arr, size_t *n, size_t elsize);
 int vgm_dir_list(const char *path, bool (*keep)(const char *), char ***out, size_t *n);
 void vgm_strv_free(char **v, size_t n);
 
+/* Append a parent with its address and physfn set (inventory.c). */
+int vgm_parent_add(vgm_host *h, vgm_inventory *inv, const char *addr, vgm_backend b,
+		   vgm_parent **out);
+
 /* VF backend (vf.c). */
 int vgm_vf_parent_load(vgm_host *h, vgm_inventory *inv, const char *addr);
 int vgm_vf_instances_load(vgm_inventory *inv);

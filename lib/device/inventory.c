@@ -143,7 +143,7 @@ static int parent_physfn(const vgm_host *h, const char *addr, char **out)
 	return *out ? 0 : -ENOMEM;
 }
 
-static int parent_add(vgm_host *h, vgm_inventory *inv, const char *addr, vgm_backend b,
+int vgm_parent_add(vgm_host *h, vgm_inventory *inv, const char *addr, vgm_backend b,
 		      vgm_parent **out)
 {
 	vgm_parent *p = vgm_array_push((void **)&inv->parents, &inv->n_parents, sizeof(*p));
@@ -212,7 +212,7 @@ static int mdev_parent_load(vgm_host *h, vgm_inventory *inv, const char *addr)
 		return -ENOMEM;
 	int r = vgm_dir_list(tdir, vgm_name_valid, &types, &nt);
 	if (r >= 0)
-		r = parent_add(h, inv, addr, VGM_BACKEND_MDEV, &p);
+		r = vgm_parent_add(h, inv, addr, VGM_BACKEND_MDEV, &p);
 	for (size_t i = 0; r >= 0 && i < nt; i++) {
 		_cleanup_free_ char *one = vgm_path(NULL, "%s/%s", tdir, types[i]);
 		vgm_profile *pr = vgm_array_push((void **)&p->profiles, &p->n_profiles, sizeof(*pr));

@@ -115,22 +115,15 @@ int vgm_vf_parent_load(vgm_host *h, vgm_inventory *inv, const char *addr)
 	size_t n = 0;
 	if ((r = vgm_vf_parse_creatable(text, &kv, &n)) < 0)
 		return r;
-	vgm_parent *p = vgm_array_push((void **)&inv->parents, &inv->n_parents, sizeof(*p));
-	if (!p) {
+	vgm_parent *p = NULL;
+	if ((r = vgm_parent_add(h, inv, addr, VGM_BACKEND_VF, &p)) < 0) {
 		vgm_kv_array_free(kv, n);
-		return -ENOMEM;
-	}
-	p->backend = VGM_BACKEND_VF;
-	p->address = strdup(addr);
-	_cleanup_free_ char *pf = vgm_path(h->root, "/sys/bus/pci/devices/%s/physfn", addr);
-	if (!pf || vgm_readlink_base(pf, &p->physfn) < 0 || !vgm_pci_addr_valid(p->physfn)) {
-		free(p->physfn);
-		p->physfn = strdup(addr);
+		return r;
 	}
 	if (cur && asprintf(&p->current_type_id, "%llu", cur) < 0)
 		p->current_type_id = NULL, r = -ENOMEM;
 	p->profiles = calloc(n ? n : 1, sizeof(*p->profiles));
-	if (!p->address || !p->physfn || !p->profiles)
+	if (!p->profiles)
 		r = -ENOMEM;
 	for (size_t i = 0; r >= 0 && i < n; i++, p->n_profiles++)
 		r = vf_profile_fill(&p->profiles[i], &kv[i], cur == 0);
