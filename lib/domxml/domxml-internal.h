@@ -100,3 +100,17 @@ int domxml_sort_ids(const char *const *ids, size_t n, domxml_id_ref **out, size_
 bool domxml_sorted_has(const domxml_id_ref *refs, size_t n, const char *id);
 /* The hostdevs' ids as an array (entries may be NULL); NULL on ENOMEM. */
 const char **domxml_hostdev_ids(const vgm_domain_info *d);
+
+/* One attribute rewrite has set on an element (patch.c replays it on the
+ * original bytes). */
+#define DOMXML_EDIT_VALUE_MAX 40
+typedef struct domxml_edit {
+	xmlNode *element;
+	const char *attr; /* static string */
+	char value[DOMXML_EDIT_VALUE_MAX];
+} domxml_edit;
+
+/* Apply edits to the input bytes, keeping every other byte.  0: *out set;
+ * 1: cannot be done safely here (caller serialises the tree); -ENOMEM. */
+int domxml_patch(const char *xml, size_t len, xmlDoc *edited, const domxml_edit *e, size_t n,
+		 domxml_quiet *q, char **out, size_t *outlen);

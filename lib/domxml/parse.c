@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include <libxml/SAX2.h>
 #include <libxml/parserInternals.h>
 
 #include "domxml-internal.h"
@@ -73,6 +74,25 @@ static void refuse_doctype(void *ctx, const xmlChar *name, const xmlChar *ext, c
 	xmlStopParser(ctxt);
 }
 
+/* SAX hook around libxml2's own element handler: remember in the new node
+ * where its start tag ends in the input (offset of its '>' or "/>", plus
+ * one so that 0 means unknown).  rewrite uses it to patch attribute values
+ * in place instead of re-serialising the whole document. */
+static void record_start_tag(void *ctx, const xmlChar *localname, const xmlChar *prefix,
+			     const xmlChar *uri, int nb_namespaces, const xmlChar **namespaces,
+			     int nb_attributes, int nb_defaulted, const xmlChar **attributes)
+{
+	xmlParserCtxt *ctxt = ctx;
+	xmlNode *before = ctxt->node;
+	xmlSAX2StartElementNs(ctx, localname, prefix, uri, nb_namespaces, namespaces,
+			      nb_attributes, nb_defaulted, attributes);
+	xmlParserInput *in = ctxt->input;
+	if (ctxt->node && ctxt->node != before && in && in->cur >= in->base) {
+		size_t off = (size_t)in->consumed + (size_t)(in->cur - in->base);
+		ctxt->node->_private = (void *)(uintptr_t)(off + 1);
+	}
+}
+
 /* libxml2 itself decides on a declaration by these bytes (after a BOM). */
 static bool has_xml_decl(const char *xml, size_t len)
 {
@@ -131,6 +151,7 @@ int domxml_parse(const char *xml, size_t len, domxml_quiet *q, xmlDoc **out, boo
 	ctxt->sax->internalSubset = refuse_doctype;
 	ctxt->sax->externalSubset = NULL;
 	ctxt->sax->entityDecl = NULL;
+	ctxt->sax->startElementNs = record_start_tag;
 	ctxt->replaceEntities = 0;
 	ctxt->loadsubset = 0;
 	ctxt->validate = 0;

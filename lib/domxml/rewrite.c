@@ -13,9 +13,11 @@
  *    not GPUs and never need a mapping); a domain whose hostdevs have
  *    problems is refused; the result may not attach one id twice.
  *  - When nothing changes the output is the input, byte for byte.  Otherwise
- *    libxml2 serialises the tree as parsed, without reformatting; quoting and
- *    character references may change spelling, never meaning, and the XML
- *    declaration is written only if the input had one. */
+ *    the new values are patched into the input bytes (patch.c), so every
+ *    other byte stays; only where that cannot be proven right does libxml2
+ *    serialise the edited tree, without reformatting (quoting and character
+ *    references may change spelling, never meaning; the XML declaration is
+ *    written only if the input had one). */
 #include <string.h>
 #include <strings.h>
 
@@ -159,8 +161,34 @@ static int check_final_unique(const char **final, size_t n, vgm_error *err)
 	return 0;
 }
 
+typedef struct edit_list {
+	domxml_edit *e;
+	size_t n;
+	size_t cap;
+} edit_list;
+
+/* Set the attribute in the tree and remember the edit for patch.c. */
+static int edit(edit_list *l, xmlNode *n, const char *attr, const char *value)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		domxml_edit *e = reallocarray(l->e, cap, sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		l->e = e;
+		l->cap = cap;
+	}
+	if (!xmlSetProp(n, BAD_CAST attr, BAD_CAST value))
+		return -ENOMEM;
+	domxml_edit *e = &l->e[l->n++];
+	e->element = n;
+	e->attr = attr;
+	snprintf(e->value, sizeof(e->value), "%s", value);
+	return 0;
+}
+
 /* Keep the attribute's spelling: libvirt's 0x-hex widths, or decimal. */
-static int set_pci_attr(xmlNode *n, const char *name, unsigned v, int width)
+static int set_pci_attr(edit_list *l, xmlNode *n, const char *name, unsigned v, int width)
 {
 	_cleanup_free_ char *old = domxml_attr(n, name);
 	char buf[16];
@@ -171,47 +199,42 @@ static int set_pci_attr(xmlNode *n, const char *name, unsigned v, int width)
 		snprintf(buf, sizeof(buf), "0x%0*x", width, v);
 	else
 		snprintf(buf, sizeof(buf), "%u", v);
-	return xmlSetProp(n, BAD_CAST name, BAD_CAST buf) ? 0 : -ENOMEM;
+	if (old && STREQ(old, buf))
+		return 0;
+	return edit(l, n, name, buf);
 }
 
-static int apply_pci(xmlNode *n, const char *dst)
+static int apply_pci(edit_list *l, xmlNode *n, const char *dst)
 {
 	unsigned dom, bus, slot, fn;
 	if (sscanf(dst, "%4x:%2x:%2x.%1x", &dom, &bus, &slot, &fn) != 4)
 		return -EINVAL; /* cannot happen: dst was validated */
-	if (set_pci_attr(n, "domain", dom, 4) < 0 || set_pci_attr(n, "bus", bus, 2) < 0 ||
-	    set_pci_attr(n, "slot", slot, 2) < 0 || set_pci_attr(n, "function", fn, 1) < 0)
+	if (set_pci_attr(l, n, "domain", dom, 4) < 0 || set_pci_attr(l, n, "bus", bus, 2) < 0 ||
+	    set_pci_attr(l, n, "slot", slot, 2) < 0 || set_pci_attr(l, n, "function", fn, 1) < 0)
 		return -ENOMEM;
 	return 0;
 }
 
-/* Edit the tree; returns the number of attributes changed. */
-static int apply(domxml_scan *s, map_entry *e, size_t n)
+/* Edit the tree, listing every attribute changed in l. */
+static int apply(domxml_scan *s, map_entry *e, size_t n, edit_list *l)
 {
 	vgm_domain_info *d = s->info;
-	int changed = 0;
 	for (size_t i = 0; i < d->n_hostdevs; i++) {
 		map_entry *m = find(e, n, d->hostdevs[i].id);
 		if (!m || STREQ(m->src, m->dst))
 			continue;
 		int r = d->hostdevs[i].type == VGM_HOSTDEV_MDEV
-				? (xmlSetProp(s->hostdev_src[i], BAD_CAST "uuid", BAD_CAST m->dst)
-					   ? 0
-					   : -ENOMEM)
-				: apply_pci(s->hostdev_src[i], m->dst);
+				? edit(l, s->hostdev_src[i], "uuid", m->dst)
+				: apply_pci(l, s->hostdev_src[i], m->dst);
 		if (r < 0)
 			return r;
-		changed++;
 	}
 	for (size_t i = 0; i < d->n_meta; i++) {
 		map_entry *m = find(e, n, d->meta[i].id);
-		if (!m || STREQ(m->src, m->dst))
-			continue;
-		if (!xmlSetProp(s->meta_node[i], BAD_CAST "id", BAD_CAST m->dst))
+		if (m && !STREQ(m->src, m->dst) && edit(l, s->meta_node[i], "id", m->dst) < 0)
 			return -ENOMEM;
-		changed++;
 	}
-	return changed;
+	return 0;
 }
 
 static int serialise(xmlDoc *doc, bool decl, char **out, size_t *outlen)
@@ -252,14 +275,30 @@ static int copy_input(const char *xml, size_t len, char **out, size_t *outlen)
 	return 0;
 }
 
+/* Output: the input itself when nothing changed, else the input with the
+ * changed values patched in, else (when patching is not safe) libxml2's
+ * serialisation of the edited tree. */
+static int produce(const char *xml, size_t len, xmlDoc *doc, bool decl, const edit_list *l,
+		   domxml_quiet *q, char **out, size_t *outlen)
+{
+	if (l->n == 0)
+		return copy_input(xml, len, out, outlen);
+	int r = domxml_patch(xml, len, doc, l->e, l->n, q, out, outlen);
+	if (r <= 0)
+		return r;
+	return serialise(doc, decl, out, outlen);
+}
+
 static int rewrite_doc(xmlDoc *doc, bool decl, const char *xml, size_t len, map_entry *e,
-		       size_t n, unsigned flags, char **out, size_t *outlen, vgm_error *err)
+		       size_t n, unsigned flags, domxml_quiet *q, char **out, size_t *outlen,
+		       vgm_error *err)
 {
 	domxml_scan s;
 	int r = domxml_scan_doc(doc, &s, err);
 	if (r < 0)
 		return r;
 	_cleanup_free_ const char **final = calloc(s.info->n_hostdevs + 1, sizeof(*final));
+	edit_list l = { 0 };
 	if (!final)
 		r = vgm_error_set(err, ENOMEM, "out of memory");
 	if (r == 0)
@@ -268,17 +307,11 @@ static int rewrite_doc(xmlDoc *doc, bool decl, const char *xml, size_t len, map_
 		r = plan_hostdevs(&s, e, n, flags, final, err);
 	if (r == 0)
 		r = check_final_unique(final, s.info->n_hostdevs, err);
-	if (r == 0) {
-		int changed = apply(&s, e, n);
-		if (changed < 0)
-			r = vgm_error_set(err, -changed, "cannot edit the domain XML");
-		else if (changed == 0)
-			r = copy_input(xml, len, out, outlen);
-		else
-			r = serialise(doc, decl, out, outlen);
-		if (r < 0 && changed >= 0)
-			r = vgm_error_set(err, -r, "cannot write the rewritten domain XML");
-	}
+	if (r == 0 && apply(&s, e, n, &l) < 0)
+		r = vgm_error_set(err, ENOMEM, "out of memory while editing the domain XML");
+	if (r == 0 && produce(xml, len, doc, decl, &l, q, out, outlen) < 0)
+		r = vgm_error_set(err, EIO, "cannot write the rewritten domain XML");
+	free(l.e);
 	domxml_scan_done(&s);
 	return r;
 }
@@ -296,7 +329,7 @@ int vgm_domxml_rewrite(const char *xml, size_t len, const vgm_idmap *map, size_t
 	bool decl = false;
 	r = domxml_parse(xml, len, &q, &doc, &decl, err);
 	if (r == 0)
-		r = rewrite_doc(doc, decl, xml, len, e, n_map, flags, out, outlen, err);
+		r = rewrite_doc(doc, decl, xml, len, e, n_map, flags, &q, out, outlen, err);
 	domxml_quiet_end(&q);
 	return r;
 }
