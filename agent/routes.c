@@ -26,6 +26,11 @@ const agent_route agent_routes[] = {
 	{ "POST", "/v1/hook/migrate-begin", route_hook_migrate_begin, .max_body = AGENT_MAX_XML,
 	  .content_type = "application/xml" },
 	{ "POST", "/v1/hook/event", route_hook_event, .peer = false },
+	{ "POST", "/v1/plan", route_plan, .peer = false },
+	{ "POST", "/v1/migrations", route_migrations_create, .peer = false },
+	{ "GET", "/v1/migrations", route_migrations_list, .peer = false },
+	{ "GET", "/v1/migrations/{}", route_migration_get, .peer = false },
+	{ "POST", "/v1/migrations/{}/abort", route_migration_abort, .peer = false },
 	{ .method = NULL },
 };
 
