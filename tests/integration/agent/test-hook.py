@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""vgpumig-hook fed domain XMLs on stdin the way libvirt runs it.
+
+`DOMAIN migrate begin -` on the target (host-b) with: a claim made by the
+source beforehand (output carries the target's ids), no claim but vgpumig
+metadata (the agent claims now), no vGPU at all (byte-identical output, even
+with the agent down), a vGPU the agent cannot serve (exit 1, its message), the
+agent down or hung (exit 1, one clear line), a 50 MB body (refused).  Other
+operations print nothing and never fail.  The domain XMLs under
+tests/data/domxml (the XML layer's test set) go through it too.
+"""
+import glob
+import os
+import signal
+import subprocess
+import time
+import uuid
+import xml.etree.ElementTree as ET
+
+from agentlab import CLI, DATA, METADATA_NS, SRC, Lab, check, claim_body, device, finish
+
+TEMPLATE = open(os.path.join(DATA, "vgpu.xml.in")).read()
+NOVGPU = open(os.path.join(DATA, "novgpu.xml"), "rb").read()
+PROFILES = {"4C": ("NVIDIA A100-4C", "nvidia-471", 4096), "8C": ("NVIDIA A100-8C", "nvidia-473", 8192),
+            "40C": ("NVIDIA A100-40C", "nvidia-476", 40960)}
+
+
+def domain_xml(name, dom_uuid, vgpus, meta=True):
+    """vgpus: [(uuid, "4C"), ...] as mdev hostdevs, recorded in the metadata when meta."""
+    hostdevs, entries = [], []
+    for i, (u, p) in enumerate(vgpus):
+        prof, type_id, fb = PROFILES[p]
+        hostdevs.append(
+            f"    <hostdev mode='subsystem' type='mdev' managed='no' model='vfio-pci' display='off'>\n"
+            f"      <source>\n        <address uuid='{u}'/>\n      </source>\n"
+            f"      <alias name='hostdev{i}'/>\n"
+            f"      <address type='pci' domain='0x0000' bus='0x0{6 + i}' slot='0x00' function='0x0'/>\n"
+            f"    </hostdev>")
+        entries.append(f"      <vgpumig:vgpu id='{u}' kind='mdev' profile='{prof}' type='{type_id}' "
+                       f"framebuffer='{fb * 1024 * 1024}'/>")
+    md = ""
+    if meta and entries:
+        md = (f"    <vgpumig:vgpus xmlns:vgpumig=\"{METADATA_NS}\">\n" + "\n".join(entries)
+              + "\n    </vgpumig:vgpus>")
+    return (TEMPLATE.replace("@NAME@", name).replace("@DOMUUID@", dom_uuid)
+            .replace("@META@", md).replace("@HOSTDEVS@", "\n".join(hostdevs))).encode()
+
+
+def hostdev_uuids(xml_bytes):
+    root = ET.fromstring(xml_bytes)
+    return [a.get("uuid") for a in root.findall("./devices/hostdev[@type='mdev']/source/address")]
+
+
+def one_line(stderr):
+    s = stderr.decode(errors="replace")
+    return (s.endswith("\n") and s.count("\n") == 1 and s.startswith("vgpumig: ")
+            and not s.startswith("vgpumig: vgpumig:"))
+
+
+def has_vgpu_parts(xml_bytes):
+    try:
+        root = ET.fromstring(xml_bytes)
+    except ET.ParseError:
+        return None
+    meta = root.find("metadata")
+    has_meta = meta is not None and meta.find(f"{{{METADATA_NS}}}vgpus") is not None
+    return bool(root.findall("./devices/hostdev")) or has_meta
+
+
+with Lab() as lab:
+    a, b = lab["host-a"], lab["host-b"]
+    S1 = str(uuid.uuid4())          # source vGPU whose UUID is taken on B
+    a.start_emulator("A100", gpus=1)
+    b.start_emulator("A100", gpus=2)
+    a.create_mdev("nvidia-471", S1)
+    b.create_mdev("nvidia-473", S1)  # same UUID, another profile: B must map S1 elsewhere
+    a.start_agent()
+    b.start_agent()
+
+    # --- no vGPU: byte-identical, from the hook and from the agent itself ---
+    p = b.hook("plain-vm", "migrate", "begin", NOVGPU)
+    check(p.returncode == 0 and p.stdout == NOVGPU, "no vGPU: output is byte-identical to the input")
+    r = b.local("POST", "/v1/hook/migrate-begin", NOVGPU, ctype="application/xml")
+    check(r.status == 200 and r.body == NOVGPU, f"no vGPU: the agent also hands the XML back unchanged ({r.status})")
+
+    # --- with a claim made by the source beforehand ---
+    D1 = str(uuid.uuid4())
+    r = b.peer("POST", "/v1/claims", claim_body("hook-1", "host-a", [device(S1)], domain_uuid=D1,
+                                                domain_name="gpu-vm-1"), as_host=a)
+    check(r.status == 201, f"source claims on B for gpu-vm-1 (got {r})")
+    t1 = (((r.json() or {}).get("mapping") or [{}])[0]).get("target_id")
+    check(t1 and t1 != S1, f"S1's UUID is taken on B, so B maps it to another device ({t1})")
+    xml1 = domain_xml("gpu-vm-1", D1, [(S1, "4C")])
+    n_claims = len(b.claims())
+    p = b.hook("gpu-vm-1", "migrate", "begin", xml1)
+    check(p.returncode == 0, f"with a claim: exit 0 (stderr {p.stderr!r})")
+    out_ids = hostdev_uuids(p.stdout) if p.returncode == 0 else []
+    check(out_ids == [t1], f"with a claim: the hostdev names the target's device ({out_ids})")
+    want = subprocess.run([CLI, "xml", "rewrite", "--map", f"{S1}={t1}", "-"], input=xml1,
+                          capture_output=True)
+    check(want.returncode == 0 and p.stdout == want.stdout,
+          "with a claim: output is what `vgpumig xml rewrite` makes (nothing else changed)")
+    check(len(b.claims()) == n_claims, "with a claim: the hook made no second claim")
+
+    # --- no claim, but the profiles in the metadata: the agent claims now ---
+    D2, S2, S3 = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    xml2 = domain_xml("gpu-vm-2", D2, [(S2, "4C"), (S3, "4C")])
+    p = b.hook("gpu-vm-2", "migrate", "begin", xml2)
+    check(p.returncode == 0, f"metadata only: exit 0 (stderr {p.stderr!r})")
+    mine = [c for c in b.claims() if c.get("domain_uuid") == D2 and c.get("state") != "released"]
+    check(len(mine) == 1, f"metadata only: one claim now exists for the domain ({len(mine)})")
+    mapping = {m["source_id"]: m["target_id"] for m in (mine[0].get("mapping") or [])} if mine else {}
+    got = hostdev_uuids(p.stdout) if p.returncode == 0 else []
+    check(got == [mapping.get(S2), mapping.get(S3)] and None not in got,
+          f"metadata only: the output names the claimed devices ({got})")
+    check(all(t in b.mdevs() for t in got if t), "metadata only: those devices exist on B")
+    p2 = b.hook("gpu-vm-2", "migrate", "begin", xml2)
+    check(p2.returncode == 0 and p2.stdout == p.stdout, "metadata only: a second call reuses the claim")
+    check(len([c for c in b.claims() if c.get("domain_uuid") == D2 and c.get("state") != "released"]) == 1,
+          "metadata only: still one claim for the domain")
+
+    # --- vGPU hostdev, no claim, no metadata: refused with the agent's reason ---
+    D4 = str(uuid.uuid4())
+    p = b.hook("gpu-vm-4", "migrate", "begin", domain_xml("gpu-vm-4", D4, [(str(uuid.uuid4()), "4C")], meta=False))
+    check(p.returncode == 1 and p.stdout == b"" and one_line(p.stderr),
+          f"no claim, no metadata: exit 1 with one line ({p.stderr!r})")
+
+    # --- a profile B cannot serve: refused, the agent's message on stderr ---
+    D5 = str(uuid.uuid4())
+    before = b.mdevs()
+    p = b.hook("gpu-vm-5", "migrate", "begin", domain_xml("gpu-vm-5", D5, [(str(uuid.uuid4()), "40C")]))
+    check(p.returncode == 1 and one_line(p.stderr) and b"A100-40C" in p.stderr,
+          f"no capacity: exit 1, one line naming the profile ({p.stderr!r})")
+    check(b.mdevs() == before, "no capacity: nothing created on B")
+
+    # --- other operations: nothing printed, never a failure ---
+    for op, sub in (("prepare", "begin"), ("start", "begin"), ("started", "begin"),
+                    ("release", "end"), ("stopped", "end"), ("reconnect", "begin"), ("attach", "begin")):
+        p = b.hook("gpu-vm-1", op, sub, xml1)
+        check(p.returncode == 0 and p.stdout == b"", f"`{op} {sub}`: exit 0, no output")
+
+    # --- oversized body: refused before anything is asked ---
+    big = b"<domain>" + b" " * (50 * 1024 * 1024) + b"</domain>"
+    p = b.hook("huge", "migrate", "begin", big)
+    check(p.returncode == 1 and one_line(p.stderr) and b"16 MiB" in p.stderr,
+          f"50 MB body: exit 1 with one line ({p.stderr[:200]!r})")
+
+    # --- hung agent: the hook gives up within its timeout ---
+    b.agent.send_signal(signal.SIGSTOP)
+    try:
+        p = b.hook("gpu-vm-1", "migrate", "begin", xml1,
+                   env={"VGPUMIG_HOOK_TIMEOUT_MS": "500", "VGPUMIG_HOOK_CONNECT_TIMEOUT_MS": "300"})
+        check(p.returncode == 1 and one_line(p.stderr) and b"did not answer in time" in p.stderr,
+              f"hung agent: exit 1 with a timeout message ({p.stderr!r})")
+        p = b.hook("gpu-vm-1", "release", "end", xml1, timeout=20)
+        check(p.returncode == 0 and p.stdout == b"", "hung agent: `release end` still exits 0")
+    finally:
+        b.agent.send_signal(signal.SIGCONT)
+
+    # --- agent down ---
+    b.stop_agent()
+    p = b.hook("gpu-vm-1", "migrate", "begin", xml1)
+    msg = p.stderr.decode(errors="replace")
+    check(p.returncode == 1 and one_line(p.stderr)
+          and msg.startswith(f"vgpumig: cannot reach the vgpumig agent at {b.socket} (")
+          and "is vgpumigd running?" in msg, f"agent down: exit 1 with a clear line ({msg!r})")
+    check(p.stdout == b"", "agent down: nothing on stdout")
+    p = b.hook("plain-vm", "migrate", "begin", NOVGPU)
+    check(p.returncode == 0 and p.stdout == NOVGPU, "agent down: a domain without vGPU still passes unchanged")
+    p = b.hook("gpu-vm-1", "stopped", "end", xml1)
+    check(p.returncode == 0 and p.stdout == b"", "agent down: `stopped end` exits 0")
+    b.start_agent()
+
+    # --- the XML layer's domain set ---
+    files = sorted(glob.glob(os.path.join(SRC, "tests/data/domxml/**/*.xml"), recursive=True))
+    for f in files:
+        data = open(f, "rb").read()
+        kind = has_vgpu_parts(data)
+        p = b.hook(os.path.basename(f), "migrate", "begin", data)
+        name = os.path.relpath(f, SRC)
+        if kind is False:
+            check(p.returncode == 0 and p.stdout == data, f"{name}: no vGPU, passed through byte-identical")
+        else:
+            check(p.returncode == 0 or (p.returncode == 1 and one_line(p.stderr)),
+                  f"{name}: exit 0, or 1 with one line on stderr (rc {p.returncode}, {p.stderr[:160]!r})")
+    print(f"({len(files)} domain XMLs from tests/data/domxml)")
+
+finish()
