@@ -395,10 +395,13 @@ static int record_pending(vgm_store *s, const vgm_claim_request *req, const char
 
 /* ---- undo ---- */
 
+/* 1 removed, 0 was not there, <0 error. */
 static int remove_device(vgm_store *s, vgm_host *h, const char *id, vgm_error *err)
 {
 	int r = s->devops.remove(s->devops.ctx, h, id, err);
-	return r == -ENOENT ? 0 : r;
+	if (r == -ENOENT)
+		return 0;
+	return r < 0 ? r : 1;
 }
 
 static int delete_created_row(vgm_store *s, const char *id, vgm_error *err)
@@ -466,16 +469,20 @@ int claim_undo_pending(vgm_store *s, vgm_host *h, const char *claim_id, store_ac
 		r = store_begin(s, err);
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		vgm_error rerr = {0};
-		if (remove_device(s, h, ids[i], &rerr) < 0) {
+		int k = remove_device(s, h, ids[i], &rerr);
+		if (k < 0) {
 			store_action(act, "could not remove %s of half-made claim %s: %s", ids[i],
 				     claim_id, vgm_error_message(&rerr));
 			if (failed)
 				(*failed)++;
 			continue;
 		}
-		store_action(act, "removed %s, created for half-made claim %s", ids[i], claim_id);
-		if (removed)
-			(*removed)++;
+		if (k > 0) {
+			store_action(act, "removed %s, created for half-made claim %s", ids[i],
+				     claim_id);
+			if (removed)
+				(*removed)++;
+		}
 		r = delete_created_row(s, ids[i], err);
 	}
 	if (r == 0)
