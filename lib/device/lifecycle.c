@@ -59,10 +59,10 @@ static int mdev_create(vgm_host *h, const char *parent, const char *type_id, con
 	if (r < 0)
 		return vgm_error_setr(err, -r, "sysfs_error", "cannot read %s: %s", avail_p,
 				      strerror(-r));
-	if (avail == 0)
-		return no_capacity(err, type_id, name, parent, 0);
 	if (vgm_exists(dev_p))
 		goto exists;
+	if (avail == 0)
+		return no_capacity(err, type_id, name, parent, 0);
 	r = vgm_write_attr(create_p, uuid);
 	if (r == -EEXIST)
 		goto exists;
