@@ -18,6 +18,8 @@
  *   C4. One transaction: devices_created -> 'present', claim -> 'held' with
  *       expires_at, a journal row.  COMMIT.  Only now does the call return,
  *       so a reply never names a claim that is not durable.
+ *   A claim that creates nothing (existing instances only) is written as
+ *   'held' in C2 directly: there is no sysfs step to protect.
  *   A failure in C3 or C4 undoes in the same order reconcile would: remove
  *   what was created, then delete the pending claim (undo_pending).
  *
@@ -40,193 +42,6 @@
 #include "choose.h"
 #include "store-internal.h"
 #include "util/validate.h"
-
-static const char *const state_names[] = {"pending", "held", "committed", "released",
-					  "expired"};
-
-const char *vgm_claim_state_to_string(vgm_claim_state st)
-{
-	return (unsigned)st < ARRAY_SIZE(state_names) ? state_names[st] : "unknown";
-}
-
-static vgm_claim_state state_from_string(const char *s)
-{
-	for (size_t i = 0; s && i < ARRAY_SIZE(state_names); i++)
-		if (STREQ(s, state_names[i]))
-			return (vgm_claim_state)i;
-	return VGM_CLAIM_RELEASED;
-}
-
-static vgm_backend kind_from_string(const char *s)
-{
-	return s && STREQ(s, "vf") ? VGM_BACKEND_VF : VGM_BACKEND_MDEV;
-}
-
-/* ---- claim objects ---- */
-
-static void claim_devices_free(vgm_claim_device *d, size_t n)
-{
-	for (size_t i = 0; d && i < n; i++) {
-		free(d[i].source_id);
-		free(d[i].target_id);
-		free(d[i].profile_name);
-		free(d[i].type_id);
-	}
-	free(d);
-}
-
-static void claim_clear(vgm_claim *c)
-{
-	free(c->claim_id);
-	free(c->migration_id);
-	free(c->domain_uuid);
-	free(c->domain_name);
-	free(c->source_host);
-	claim_devices_free(c->devices, c->n_devices);
-}
-
-void vgm_claim_free(vgm_claim *c)
-{
-	if (!c)
-		return;
-	claim_clear(c);
-	free(c);
-}
-
-void vgm_claims_free(vgm_claim *c, size_t n)
-{
-	for (size_t i = 0; c && i < n; i++)
-		claim_clear(&c[i]);
-	free(c);
-}
-
-#define CLAIM_COLUMNS                                                                              \
-	"claim_id, migration_id, domain_uuid, domain_name, source_host, state, created_at,"       \
-	" coalesce(expires_at, 0), updated_at"
-
-static int claim_row(sqlite3_stmt *st, vgm_claim *c)
-{
-	bool ok = true;
-	c->claim_id = store_column_strdup(st, 0, &ok);
-	c->migration_id = store_column_strdup(st, 1, &ok);
-	c->domain_uuid = store_column_strdup(st, 2, &ok);
-	c->domain_name = store_column_strdup(st, 3, &ok);
-	c->source_host = store_column_strdup(st, 4, &ok);
-	c->state = state_from_string((const char *)sqlite3_column_text(st, 5));
-	c->created_at = sqlite3_column_int64(st, 6);
-	c->expires_at = sqlite3_column_int64(st, 7);
-	c->updated_at = sqlite3_column_int64(st, 8);
-	return ok ? 0 : -ENOMEM;
-}
-
-static int claim_device_row(sqlite3_stmt *st, vgm_claim_device *d)
-{
-	bool ok = true;
-	d->source_id = store_column_strdup(st, 0, &ok);
-	d->target_id = store_column_strdup(st, 1, &ok);
-	d->kind = kind_from_string((const char *)sqlite3_column_text(st, 2));
-	d->profile_name = store_column_strdup(st, 3, &ok);
-	d->framebuffer_bytes = (uint64_t)sqlite3_column_int64(st, 4);
-	d->type_id = store_column_strdup(st, 5, &ok);
-	d->created = sqlite3_column_int(st, 6) != 0;
-	return ok ? 0 : -ENOMEM;
-}
-
-static int claim_load_devices(vgm_store *s, vgm_claim *c, vgm_error *err)
-{
-	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = store_prepare(s,
-			      "SELECT source_id, target_id, kind, profile_name, framebuffer_bytes,"
-			      " type_id, created_by_us FROM claim_devices WHERE claim_id = ?1"
-			      " ORDER BY seq",
-			      &st, err);
-	if (r < 0)
-		return r;
-	sqlite3_bind_text(st, 1, c->claim_id, -1, SQLITE_STATIC);
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		vgm_claim_device *g = realloc(c->devices, (c->n_devices + 1) * sizeof(*g));
-		if (!g)
-			return vgm_error_set(err, ENOMEM, "out of memory");
-		c->devices = g;
-		memset(&g[c->n_devices], 0, sizeof(*g));
-		if (claim_device_row(st, &g[c->n_devices++]) < 0)
-			return vgm_error_set(err, ENOMEM, "out of memory");
-	}
-	if (r != SQLITE_DONE)
-		return store_sql_error(s, err, "reading a claim's devices");
-	return 0;
-}
-
-/* Load claims matching a WHERE clause with one text parameter. */
-static int claims_select(vgm_store *s, const char *where, const char *param, vgm_claim **out,
-			 size_t *n, vgm_error *err)
-{
-	_cleanup_free_ char *sql = NULL;
-	if (asprintf(&sql, "SELECT " CLAIM_COLUMNS " FROM claims %s", where) < 0)
-		return vgm_error_set(err, ENOMEM, "out of memory");
-	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = store_prepare(s, sql, &st, err);
-	if (r < 0)
-		return r;
-	if (param)
-		sqlite3_bind_text(st, 1, param, -1, SQLITE_STATIC);
-	vgm_claim *v = NULL;
-	size_t k = 0;
-	int fail = 0;
-	while (fail == 0 && (r = sqlite3_step(st)) == SQLITE_ROW) {
-		vgm_claim *g = realloc(v, (k + 1) * sizeof(*v));
-		if (!g) {
-			fail = vgm_error_set(err, ENOMEM, "out of memory");
-			break;
-		}
-		v = g;
-		memset(&v[k], 0, sizeof(v[k]));
-		if (claim_row(st, &v[k++]) < 0)
-			fail = vgm_error_set(err, ENOMEM, "out of memory");
-		else
-			fail = claim_load_devices(s, &v[k - 1], err);
-	}
-	if (fail < 0 || r != SQLITE_DONE) {
-		vgm_claims_free(v, k);
-		return fail < 0 ? fail : store_sql_error(s, err, "reading claims");
-	}
-	*out = v;
-	*n = k;
-	return 0;
-}
-
-int claim_load(vgm_store *s, const char *claim_id, vgm_claim **out, vgm_error *err)
-{
-	vgm_claim *v = NULL;
-	size_t n = 0;
-	int r = claims_select(s, "WHERE claim_id = ?1", claim_id, &v, &n, err);
-	if (r < 0)
-		return r;
-	if (n == 0) {
-		free(v);
-		return vgm_error_setr(err, ENOENT, "not_found",
-				      "no claim %s on %s; list claims with 'vgpumig claims'", claim_id,
-				      s->host_name);
-	}
-	*out = v; /* an array of one is a claim */
-	return 0;
-}
-
-int claim_set_state(vgm_store *s, const char *claim_id, vgm_claim_state st, vgm_error *err)
-{
-	_cleanup_stmt_ sqlite3_stmt *q = NULL;
-	int r = store_prepare(s,
-			      "UPDATE claims SET state = ?2, updated_at = ?3,"
-			      " expires_at = CASE WHEN ?2 = 'held' THEN expires_at END"
-			      " WHERE claim_id = ?1",
-			      &q, err);
-	if (r < 0)
-		return r;
-	sqlite3_bind_text(q, 1, claim_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, vgm_claim_state_to_string(st), -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 3, store_now(s));
-	return store_step_done(s, q, "changing a claim's state", err);
-}
 
 /* ---- request checks ---- */
 
@@ -310,14 +125,20 @@ static char *request_key(const vgm_claim_request *req)
 
 /* ---- C2: record the intent ---- */
 
+static int64_t lease_end(vgm_store *s, const vgm_claim_request *req)
+{
+	return store_now(s) + (req->lease_seconds > 0 ? req->lease_seconds : 300);
+}
+
+/* held: no device to create, so the claim is complete in one transaction. */
 static int insert_claim_row(vgm_store *s, const vgm_claim_request *req, const char *key,
-			    const char *claim_id, vgm_error *err)
+			    const char *claim_id, bool held, vgm_error *err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r = store_prepare(s,
 			      "INSERT INTO claims(claim_id, migration_id, request_key, domain_uuid,"
 			      " domain_name, source_host, state, created_at, expires_at, updated_at)"
-			      " VALUES (?1, ?2, ?3, lower(?4), ?5, ?6, 'pending', ?7, NULL, ?7)",
+			      " VALUES (?1, ?2, ?3, lower(?4), ?5, ?6, ?8, ?7, ?9, ?7)",
 			      &st, err);
 	if (r < 0)
 		return r;
@@ -328,6 +149,9 @@ static int insert_claim_row(vgm_store *s, const vgm_claim_request *req, const ch
 	sqlite3_bind_text(st, 5, req->domain_name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, req->source_host, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 7, store_now(s));
+	sqlite3_bind_text(st, 8, held ? "held" : "pending", -1, SQLITE_STATIC);
+	if (held)
+		sqlite3_bind_int64(st, 9, lease_end(s, req));
 	return store_step_done(s, st, "recording a claim", err);
 }
 
@@ -374,18 +198,21 @@ static int insert_created_intent(vgm_store *s, const char *claim_id, vgm_backend
 	return store_step_done(s, st, "recording a device to create", err);
 }
 
-static int record_pending(vgm_store *s, const vgm_claim_request *req, const char *key,
-			  const char *claim_id, const claim_choice *ch, vgm_error *err)
+static int record_claim(vgm_store *s, const vgm_claim_request *req, const char *key,
+			const char *claim_id, const claim_choice *ch, bool held, vgm_error *err)
 {
 	int r = store_begin(s, err);
 	if (r < 0)
 		return r;
-	r = insert_claim_row(s, req, key, claim_id, err);
+	r = insert_claim_row(s, req, key, claim_id, held, err);
 	for (size_t i = 0; r == 0 && i < req->n_devices; i++) {
 		r = insert_claim_device(s, claim_id, i, &req->devices[i], &ch[i], err);
 		if (r == 0 && ch[i].create)
 			r = insert_created_intent(s, claim_id, req->devices[i].kind, &ch[i], err);
 	}
+	if (r == 0 && held)
+		r = store_journal_add(s, req->migration_id, req->domain_name, "claim", "ok",
+				      claim_id, err);
 	if (r < 0) {
 		store_rollback(s);
 		return r;
@@ -520,7 +347,6 @@ static int create_devices(vgm_store *s, vgm_host *h, const vgm_claim_request *re
 static int finish_claim(vgm_store *s, const vgm_claim_request *req, const char *claim_id,
 			vgm_error *err)
 {
-	int64_t lease = req->lease_seconds > 0 ? req->lease_seconds : 300;
 	_cleanup_stmt_ sqlite3_stmt *dc = NULL, *cl = NULL;
 	int r = store_begin(s, err);
 	if (r == 0)
@@ -535,7 +361,7 @@ static int finish_claim(vgm_store *s, const vgm_claim_request *req, const char *
 	if (r == 0) {
 		sqlite3_bind_text(dc, 1, claim_id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(cl, 1, claim_id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(cl, 2, store_now(s) + lease);
+		sqlite3_bind_int64(cl, 2, lease_end(s, req));
 		sqlite3_bind_int64(cl, 3, store_now(s));
 		r = store_step_done(s, dc, "marking devices created", err);
 	}
@@ -571,7 +397,7 @@ static int existing_claim(vgm_store *s, vgm_host *h, const vgm_claim_request *re
 		return store_sql_error(s, err, "looking up a migration's claim");
 	char id[VGM_UUID_LEN + 1];
 	snprintf(id, sizeof(id), "%s", (const char *)sqlite3_column_text(st, 0));
-	vgm_claim_state state = state_from_string((const char *)sqlite3_column_text(st, 2));
+	vgm_claim_state state = claim_state_from_string((const char *)sqlite3_column_text(st, 2));
 	if (!STREQ((const char *)sqlite3_column_text(st, 1), key))
 		return vgm_error_setr(err, EEXIST, "conflict",
 				      "migration %s already has claim %s on %s for a different "
@@ -672,9 +498,12 @@ static int make_claim(vgm_store *s, vgm_host *h, const vgm_claim_request *req, c
 		return r;
 	if (vgm_uuid_generate(claim_id) < 0)
 		r = vgm_error_set(err, EIO, "could not generate a claim id");
+	bool create = false;
+	for (size_t i = 0; i < req->n_devices; i++)
+		create |= ch[i].create;
 	if (r == 0)
-		r = record_pending(s, req, key, claim_id, ch, err);
-	if (r == 0) {
+		r = record_claim(s, req, key, claim_id, ch, !create, err);
+	if (r == 0 && create) {
 		r = create_devices(s, h, req, ch, err);
 		if (r == 0)
 			r = finish_claim(s, req, claim_id, err);
@@ -824,53 +653,4 @@ int vgm_claims_release(vgm_store *s, vgm_host *h, const char *claim_id, vgm_erro
 	}
 	/* Also on a repeated release: finish removals an earlier one left. */
 	return store_remove_unowned_created(s, h, id, NULL, NULL, NULL, err);
-}
-
-/* ---- queries ---- */
-
-int vgm_claims_get(vgm_store *s, const char *claim_id, vgm_claim **out, vgm_error *err)
-{
-	int r = vgm_check_uuid("claim id", claim_id, err);
-	if (r < 0)
-		return r;
-	char id[VGM_UUID_LEN + 1];
-	vgm_id_normalize(claim_id, id, sizeof(id));
-	_cleanup_(store_unlockp) vgm_store *locked = store_lock(s);
-	return claim_load(s, id, out, err);
-}
-
-int vgm_claims_list(vgm_store *s, bool all, vgm_claim **out, size_t *n, vgm_error *err)
-{
-	_cleanup_(store_unlockp) vgm_store *locked = store_lock(s);
-	return claims_select(s,
-			     all ? "ORDER BY created_at DESC, rowid DESC"
-				 : "WHERE state IN ('pending','held','committed')"
-				   " ORDER BY created_at DESC, rowid DESC",
-			     NULL, out, n, err);
-}
-
-int vgm_claims_find_by_domain(vgm_store *s, const char *domain_uuid, vgm_claim **out,
-			      vgm_error *err)
-{
-	int r = vgm_check_uuid("domain uuid", domain_uuid, err);
-	if (r < 0)
-		return r;
-	char du[VGM_UUID_LEN + 1];
-	vgm_id_normalize(domain_uuid, du, sizeof(du));
-	_cleanup_(store_unlockp) vgm_store *locked = store_lock(s);
-	vgm_claim *v = NULL;
-	size_t n = 0;
-	r = claims_select(s,
-			  "WHERE domain_uuid = ?1 AND state = 'held'"
-			  " ORDER BY created_at DESC, rowid DESC LIMIT 1",
-			  du, &v, &n, err);
-	if (r < 0)
-		return r;
-	if (n == 0) {
-		free(v);
-		return vgm_error_setr(err, ENOENT, "not_found", "no held claim for domain %s on %s",
-				      du, s->host_name);
-	}
-	*out = v;
-	return 0;
 }

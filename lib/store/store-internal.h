@@ -60,7 +60,8 @@ int store_schema_upgrade(sqlite3 *db, int target, vgm_error *err);
 int store_journal_add(vgm_store *s, const char *migration_id, const char *domain,
 		      const char *step, const char *outcome, const char *detail, vgm_error *err);
 
-/* claims.c, shared with reconcile.c and assign.c */
+/* claim-rows.c and claims.c, shared with reconcile.c and assign.c */
+vgm_claim_state claim_state_from_string(const char *s);
 int claim_load(vgm_store *s, const char *claim_id, vgm_claim **out, vgm_error *err);
 int claim_set_state(vgm_store *s, const char *claim_id, vgm_claim_state st, vgm_error *err);
 /* Commit a held claim inside the caller's transaction. */

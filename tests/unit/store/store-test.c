@@ -60,7 +60,7 @@ int env_try_open(env *e, vgm_store **out, vgm_error *err)
 		.clock_ctx = e,
 		.in_use = test_uses,
 		.in_use_ctx = e,
-		.devops = &ops,
+		.devops = e->real_devices ? NULL : &ops,
 	};
 	return vgm_store_open(e->dir, &o, out, err);
 }

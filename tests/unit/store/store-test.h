@@ -28,6 +28,7 @@ typedef struct env {
 	vgm_store *s;
 	int64_t now;
 	bool keep_released; /* opts.remove_released = !keep_released */
+	bool real_devices;  /* lib/device instead of the fake */
 	vgm_device_use uses[8];
 	size_t n_uses;
 } env;
