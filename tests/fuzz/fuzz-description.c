@@ -1,14 +1,19 @@
-/* fuzz-description.c: libFuzzer target for the vGPU profile text parsers.
+/* fuzz-description.c: libFuzzer target for the vGPU profile text parsers and
+ * the host facts decoder (text a peer or the vendor driver hands us).
  *
  * Input: "NAME\nDESCRIPTION" (no newline: the whole input is the description).
  * Exercises vgm_profile_parse_description, the name rules (board, class,
- * framebuffer) and the VF creatable_vgpu_types parser on the same bytes.
+ * framebuffer) and the VF creatable_vgpu_types parser on the same bytes, and
+ * vgm_facts_from_json when the bytes are JSON.
  * Invariants checked: success or -EINVAL/-ENOMEM only; on failure the profile
  * keeps no parsed fields. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
+#include "compat/compat.h"
 #include "device/device-internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -20,6 +25,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(buf, data, size);
 	buf[size] = '\0';
+
+	json_t *j = json_loadb((const char *)data, size, 0, NULL);
+	if (j) {
+		vgm_facts *f = NULL;
+		if (vgm_facts_from_json(j, &f, NULL) == 0) {
+			json_t *back = vgm_facts_to_json(f);
+			json_decref(back);
+			vgm_facts_free(f);
+		}
+		json_decref(j);
+	}
 
 	vgm_kv *kv = NULL;
 	size_t n = 0;
