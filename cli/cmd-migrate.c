@@ -214,10 +214,16 @@ static int64_t mono_ms(void)
 /* "RAM 80.0 MiB/192.0 MiB, vGPU 1 (4.0 GiB), 20.0 MiB/s, iteration 2, ETA 3.2 s, switchover ~15 ms" */
 static void progress_text(json_t *s, char *buf, size_t n)
 {
-	char a[32], b[32], c[32], d[32], e[32], f[32];
+	char a[32], b[32], c[32], d[32], e[32], f[32], g[32];
 	json_t *ram = json_object_get(s, "ram");
 	uint64_t total = (uint64_t)jint(ram, "total"), rem = (uint64_t)jint(ram, "remaining");
 	json_t *eta = json_object_get(s, "eta_s"), *dt = json_object_get(s, "expected_downtime_ms");
+	if (total == 0) {
+		snprintf(buf, n, "%s", STREQ(jstr(s, "phase"), "migrating")
+					       ? "waiting for the destination to start"
+					       : jstr(s, "phase"));
+		return;
+	}
 	snprintf(buf, n,
 		 "RAM %s sent, %s left of %s, vGPU %" JSON_INTEGER_FORMAT " (%s), %s/s, iteration %"
 		 JSON_INTEGER_FORMAT ", ETA %s, switchover ~%s",
@@ -228,8 +234,8 @@ static void progress_text(json_t *s, char *buf, size_t n)
 		 vgm_format_bytes((uint64_t)jint(s, "rate_bps"), e, sizeof(e)),
 		 (json_int_t)jint(s, "iteration"),
 		 json_is_number(eta) ? vgm_format_seconds(json_number_value(eta), f, sizeof(f)) : "-",
-		 json_is_integer(dt) ? vgm_format_seconds((double)json_integer_value(dt) / 1000.0, a,
-							 sizeof(a))
+		 json_is_integer(dt) ? vgm_format_seconds((double)json_integer_value(dt) / 1000.0, g,
+							 sizeof(g))
 				     : "-");
 }
 
