@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "device/device-internal.h"
 #include "util/fs.h"
@@ -27,6 +28,12 @@ int vgm_host_new(const char *sysfs_root, vgm_host **out, vgm_error *err)
 		sysfs_root = getenv("VGPUMIG_SYSFS_ROOT");
 	if (!sysfs_root || !sysfs_root[0])
 		sysfs_root = "/";
+	struct stat st;
+	if (stat(sysfs_root, &st) < 0 || !S_ISDIR(st.st_mode))
+		return vgm_error_setr(err, ENOENT, "bad_sysfs_root",
+				      "sysfs root '%.200s' is not a directory; give --sysfs-root (or "
+				      "VGPUMIG_SYSFS_ROOT) an existing tree such as an emulator mount",
+				      sysfs_root);
 	vgm_host *h = calloc(1, sizeof(*h));
 	if (!h || !(h->root = strdup(sysfs_root))) {
 		free(h);

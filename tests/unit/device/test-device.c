@@ -212,14 +212,20 @@ static void test_host_root(void **state)
 	assert_int_equal(vgm_host_new(NULL, &h, NULL), 0);
 	assert_string_equal(vgm_host_root(h), "/");
 	vgm_host_free(h);
-	setenv("VGPUMIG_SYSFS_ROOT", "/tmp/emu", 1);
+	setenv("VGPUMIG_SYSFS_ROOT", DATA "/m10", 1);
 	assert_int_equal(vgm_host_new(NULL, &h, NULL), 0);
-	assert_string_equal(vgm_host_root(h), "/tmp/emu");
+	assert_string_equal(vgm_host_root(h), DATA "/m10");
 	vgm_host_free(h);
-	assert_int_equal(vgm_host_new("/srv/x", &h, NULL), 0);
-	assert_string_equal(vgm_host_root(h), "/srv/x");
+	assert_int_equal(vgm_host_new(DATA "/h100", &h, NULL), 0);
+	assert_string_equal(vgm_host_root(h), DATA "/h100");
 	vgm_host_free(h);
 	unsetenv("VGPUMIG_SYSFS_ROOT");
+	/* A root that does not exist is an error, not an empty host. */
+	vgm_error e = { 0 };
+	assert_int_equal(vgm_host_new("/nonexistent/vgpumig-root", &h, &e), -ENOENT);
+	assert_string_equal(e.reason, "bad_sysfs_root");
+	assert_non_null(strstr(e.message, "/nonexistent/vgpumig-root"));
+	assert_int_equal(vgm_host_new(DATA "/m10/sys/module/nvidia/version", &h, &e), -ENOENT);
 }
 
 static void test_driver_version_proc_forms(void **state)
