@@ -22,17 +22,26 @@ static const struct option help_only[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+/* getopt's own messages are off (opterr = 0): one "vgpumig: ..." line names
+ * the bad option instead. */
+static int bad_option(const char *usage, int argc, char **argv)
+{
+	const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+	return cli_usage(usage, "unknown option '%s'", arg);
+}
+
 /* Parse a verb with no options of its own; returns -1 to go on, else an exit code. */
 static int parse_no_options(int argc, char **argv, const char *usage, int max_args)
 {
 	int c;
 	optind = 0;
+	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", help_only, NULL)) != -1) {
 		if (c == 'h') {
 			printf("usage: vgpumig %s\n", usage);
 			return CLI_OK;
 		}
-		return cli_usage(usage, "unknown option");
+		return bad_option(usage, argc, argv);
 	}
 	if (argc - optind > max_args)
 		return cli_usage(usage, "unexpected argument '%s'", argv[optind + max_args]);
@@ -181,13 +190,15 @@ static int create_parse(int argc, char **argv, const char **parent, const char *
 	};
 	int c;
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "p:t:u:h", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":p:t:u:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p': *parent = optarg; break;
 		case 't': *type = optarg; break;
 		case 'u': *uuid = optarg; break;
 		case 'h': printf("usage: vgpumig %s\n", USAGE_CREATE); return CLI_OK;
-		default: return cli_usage(USAGE_CREATE, "unknown option or missing value");
+		case ':': return cli_usage(USAGE_CREATE, "option '%s' needs a value", argv[optind - 1]);
+		default: return bad_option(USAGE_CREATE, argc, argv);
 		}
 	}
 	if (optind < argc)
