@@ -548,7 +548,11 @@ int vgm_wire_error_decode(const char *json, size_t len, int http_status, vgm_err
 		return vgm_error_setr(err, status_errno(http_status), "internal",
 				      "agent answered HTTP %d without an error body", http_status);
 	}
-	r = vgm_error_setr(err, status_errno(http_status), code, "%.*s", VGM_WIRE_MAX_MESSAGE, msg);
+	if (*msg)
+		r = vgm_error_setr(err, status_errno(http_status), code, "%.*s", VGM_WIRE_MAX_MESSAGE, msg);
+	else
+		r = vgm_error_setr(err, status_errno(http_status), code,
+				   "agent answered HTTP %d (%.64s) without a message", http_status, code);
 	json_decref(o);
 	return r;
 }
