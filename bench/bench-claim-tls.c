@@ -1,0 +1,232 @@
+/* bench-claim-tls: claims over the peer API with mutual TLS, as a source
+ * agent makes them (lib/api/client).
+ *
+ *   bench-claim-tls --peer HOST:PORT --cert C --key K --ca CA
+ *                   [--runs N] [--concurrent M] [--profile NAME --type ID --fb-mib N]
+ *
+ * 1. N sequential round trips on one client (connection kept alive): claim
+ *    one vGPU, then release it; min/p50/p99 for claim, release and both.
+ * 2. M claims sent at once, one thread each, then all released: successes,
+ *    errors (anything but 201), targets handed out twice, wall time.
+ * The target needs room for M vGPUs of the profile (default NVIDIA L40S-1B:
+ * 32 per GPU, so 8 emulated L40S GPUs hold 256).  Numbers only. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/client.h"
+#include "util/validate.h"
+
+typedef struct bench_opts {
+	const char *peer, *cert, *key, *ca, *profile, *type;
+	long fb_mib;
+	int runs, concurrent;
+} bench_opts;
+
+typedef struct worker {
+	const bench_opts *o;
+	vgm_client *c;
+	pthread_barrier_t *start;
+	int index;
+	long status;
+	char claim_id[128];
+	char target[128];
+	char error[512];
+} worker;
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double pct(const double *sorted, int n, double p)
+{
+	int i = (int)(p / 100.0 * (n - 1) + 0.5);
+	return sorted[MIN(MAX(i, 0), n - 1)];
+}
+
+static json_t *claim_request(const bench_opts *o, const char *tag, int i)
+{
+	char mig[64], src[VGM_UUID_LEN + 1], dom[VGM_UUID_LEN + 1];
+	snprintf(mig, sizeof(mig), "bench-%s-%d-%ld", tag, i, (long)time(NULL));
+	if (vgm_uuid_generate(src) < 0 || vgm_uuid_generate(dom) < 0)
+		return NULL;
+	return json_pack("{s:s, s:s, s:s, s:s, s:[{s:s, s:s, s:s, s:I, s:s}]}", "migration_id", mig,
+			 "domain_uuid", dom, "domain_name", "bench-vm", "source_host", "bench-source",
+			 "devices", "source_id", src, "kind", "mdev", "profile_name", o->profile,
+			 "framebuffer_bytes", (json_int_t)o->fb_mib * 1024 * 1024, "type_id", o->type);
+}
+
+/* Claim one vGPU: 0 and the claim id (and first target) on 201. */
+static int claim_one(const bench_opts *o, vgm_client *c, const char *tag, int i, long *status,
+		     char *id, size_t idsz, char *target, size_t tsz, vgm_error *err)
+{
+	json_t *req = claim_request(o, tag, i), *reply = NULL;
+	if (!req)
+		return vgm_error_set(err, ENOMEM, "out of memory");
+	int r = vgm_client_json(c, "POST", "/v1/claims", req, status, &reply, err);
+	json_decref(req);
+	if (r < 0)
+		return r;
+	snprintf(id, idsz, "%s", json_string_value(json_object_get(reply, "claim_id")) ?: "");
+	json_t *m = json_array_get(json_object_get(reply, "mapping"), 0);
+	snprintf(target, tsz, "%s", json_string_value(json_object_get(m, "target_id")) ?: "");
+	json_decref(reply);
+	return 0;
+}
+
+static int release_one(vgm_client *c, const char *id, vgm_error *err)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "/v1/claims/%s", id);
+	return vgm_client_json(c, "DELETE", path, NULL, NULL, NULL, err);
+}
+
+static int round_trips(const bench_opts *o, vgm_client *c)
+{
+	double *tc = calloc((size_t)o->runs, sizeof(double));
+	double *tr = calloc((size_t)o->runs, sizeof(double));
+	double *tt = calloc((size_t)o->runs, sizeof(double));
+	int errors = 0;
+	for (int i = 0; i < o->runs; i++) {
+		vgm_error err = { 0 };
+		char id[128], target[128];
+		long status = 0;
+		double t0 = now_ms();
+		int r = claim_one(o, c, "rt", i, &status, id, sizeof(id), target, sizeof(target), &err);
+		double t1 = now_ms();
+		if (r == 0)
+			r = release_one(c, id, &err);
+		double t2 = now_ms();
+		if (r < 0 && errors++ == 0)
+			fprintf(stderr, "bench-claim-tls: %s\n", vgm_error_message(&err));
+		tc[i] = t1 - t0;
+		tr[i] = t2 - t1;
+		tt[i] = t2 - t0;
+	}
+	qsort(tc, (size_t)o->runs, sizeof(double), cmp_double);
+	qsort(tr, (size_t)o->runs, sizeof(double), cmp_double);
+	qsort(tt, (size_t)o->runs, sizeof(double), cmp_double);
+	printf("claim round trips over mTLS to %s: %d runs, errors %d\n", o->peer, o->runs, errors);
+	printf("  claim          min %.2f  p50 %.2f  p99 %.2f ms\n", tc[0], pct(tc, o->runs, 50),
+	       pct(tc, o->runs, 99));
+	printf("  release        min %.2f  p50 %.2f  p99 %.2f ms\n", tr[0], pct(tr, o->runs, 50),
+	       pct(tr, o->runs, 99));
+	printf("  claim+release  min %.2f  p50 %.2f  p99 %.2f ms\n", tt[0], pct(tt, o->runs, 50),
+	       pct(tt, o->runs, 99));
+	free(tc);
+	free(tr);
+	free(tt);
+	return errors;
+}
+
+static void *concurrent_claim(void *arg)
+{
+	worker *w = arg;
+	vgm_error err = { 0 };
+	pthread_barrier_wait(w->start);
+	if (claim_one(w->o, w->c, "cc", w->index, &w->status, w->claim_id, sizeof(w->claim_id),
+		      w->target, sizeof(w->target), &err) < 0)
+		snprintf(w->error, sizeof(w->error), "%s", vgm_error_message(&err));
+	return NULL;
+}
+
+static int count_twice(worker *w, int n)
+{
+	int twice = 0;
+	for (int i = 0; i < n; i++)
+		for (int j = i + 1; j < n && w[i].target[0]; j++)
+			if (STREQ(w[i].target, w[j].target))
+				twice++;
+	return twice;
+}
+
+static int concurrent(const bench_opts *o, vgm_client *c)
+{
+	int n = o->concurrent;
+	worker *w = calloc((size_t)n, sizeof(worker));
+	pthread_t *t = calloc((size_t)n, sizeof(pthread_t));
+	pthread_barrier_t start;
+	pthread_barrier_init(&start, NULL, (unsigned)n + 1);
+	for (int i = 0; i < n; i++) {
+		w[i] = (worker){ .o = o, .c = c, .start = &start, .index = i };
+		pthread_create(&t[i], NULL, concurrent_claim, &w[i]);
+	}
+	double t0 = now_ms();
+	pthread_barrier_wait(&start);
+	int ok = 0, errors = 0;
+	for (int i = 0; i < n; i++) {
+		pthread_join(t[i], NULL);
+		if (w[i].status == 201)
+			ok++;
+		else if (errors++ < 3)
+			fprintf(stderr, "bench-claim-tls: claim %d: HTTP %ld %s\n", i, w[i].status, w[i].error);
+	}
+	double wall = now_ms() - t0;
+	printf("%d concurrent claims: %d succeeded, errors %d, targets handed out twice %d, "
+	       "wall %.1f ms\n", n, ok, errors, count_twice(w, n), wall);
+	int rel_errors = 0;
+	for (int i = 0; i < n; i++)
+		if (w[i].claim_id[0] && release_one(c, w[i].claim_id, NULL) < 0)
+			rel_errors++;
+	printf("  released them, errors %d\n", rel_errors);
+	pthread_barrier_destroy(&start);
+	free(w);
+	free(t);
+	return errors;
+}
+
+static int parse_args(int argc, char **argv, bench_opts *o)
+{
+	*o = (bench_opts){ .runs = 300, .concurrent = 256, .profile = "NVIDIA L40S-1B",
+			   .type = "nvidia-1155", .fb_mib = 1024 };
+	for (int i = 1; i + 1 < argc; i += 2) {
+		const char *k = argv[i], *v = argv[i + 1];
+		if (STREQ(k, "--peer")) o->peer = v;
+		else if (STREQ(k, "--cert")) o->cert = v;
+		else if (STREQ(k, "--key")) o->key = v;
+		else if (STREQ(k, "--ca")) o->ca = v;
+		else if (STREQ(k, "--profile")) o->profile = v;
+		else if (STREQ(k, "--type")) o->type = v;
+		else if (STREQ(k, "--fb-mib")) o->fb_mib = atol(v);
+		else if (STREQ(k, "--runs")) o->runs = atoi(v);
+		else if (STREQ(k, "--concurrent")) o->concurrent = atoi(v);
+		else return -1;
+	}
+	return o->peer && o->cert && o->key && o->ca && o->runs > 0 && o->concurrent >= 0 &&
+			       argc % 2 == 1
+		       ? 0
+		       : -1;
+}
+
+int main(int argc, char **argv)
+{
+	bench_opts o;
+	if (parse_args(argc, argv, &o) < 0) {
+		fprintf(stderr, "usage: bench-claim-tls --peer HOST:PORT --cert C --key K --ca CA "
+				"[--runs N] [--concurrent M] [--profile NAME --type ID --fb-mib N]\n");
+		return 2;
+	}
+	vgm_error err = { 0 };
+	_cleanup_(vgm_client_freep) vgm_client *c = NULL;
+	if (vgm_client_new_tls(o.peer, o.cert, o.key, o.ca, &c, &err) < 0) {
+		fprintf(stderr, "bench-claim-tls: %s\n", vgm_error_message(&err));
+		return 1;
+	}
+	vgm_client_set_timeouts(c, 10000, 120000);
+	round_trips(&o, c);
+	if (o.concurrent > 0)
+		concurrent(&o, c);
+	return 0;
+}

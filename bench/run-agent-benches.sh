@@ -1,0 +1,116 @@
+#!/bin/bash
+# run-agent-benches.sh [BUILD_DIR]
+#
+# Sets up, in a temp dir, an emulated host with 8 L40S GPUs (room for 256
+# "NVIDIA L40S-1B" vGPUs), test certificates and one agent (host-b,
+# libvirt_uri=none), then prints:
+#   bench-hook       fork+exec+round trip of vgpumig-hook for a ~100 KB domain
+#                    XML with a vGPU that has a claim (the agent rewrites it),
+#                    and for a ~100 KB domain without vGPU (no agent call)
+#   bench-claim-tls  claim+release round trips over mutual TLS, then 256
+#                    concurrent claims
+# Everything it starts is stopped by pid, the mount undone and the dir removed.
+# RUNS (default 500) sets the hook runs.  Numbers only, no pass/fail.
+set -euo pipefail
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$(cd "${1:-$SRC/build}" && pwd)
+RUNS=${RUNS:-500}
+T=$(mktemp -d /tmp/vgm-bench-XXXXXX)
+EMU_PID= AGENT_PID=
+
+cleanup() {
+	[ -n "$AGENT_PID" ] && kill "$AGENT_PID" 2>/dev/null && wait "$AGENT_PID" 2>/dev/null
+	if [ -n "$EMU_PID" ]; then
+		fusermount3 -u -z "$T/sysfs" 2>/dev/null || true
+		wait "$EMU_PID" 2>/dev/null || true
+	fi
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+wait_for() { # wait_for SECONDS COMMAND...
+	local end=$((SECONDS + $1))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		[ $SECONDS -lt $end ] || { echo "run-agent-benches: timed out waiting for: $*" >&2; return 1; }
+		sleep 0.05
+	done
+}
+
+"$SRC/scripts/mkcerts" "$T/certs" host-a host-b
+mkdir -p "$T/sysfs" "$T/state"
+"$BUILD/tools/vgpu-sysfs-emu" --catalog L40S --gpus 8 --driver-version 550.90.05 -f "$T/sysfs" &
+EMU_PID=$!
+wait_for 10 test -d "$T/sysfs/sys/class/mdev_bus"
+
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat >"$T/vgpumigd.conf" <<EOF
+[vgpumigd]
+host_name = host-b
+state_dir = $T/state
+sysfs_root = $T/sysfs
+socket = $T/b.sock
+listen = 127.0.0.1:$PORT
+tls_cert = $T/certs/host-b.pem
+tls_key = $T/certs/host-b-key.pem
+tls_ca = $T/certs/ca.pem
+libvirt_uri = none
+lease_seconds = 3600
+log_level = warn
+
+[peer host-a]
+address = 127.0.0.1:1
+EOF
+"$BUILD/agent/vgpumigd" --config "$T/vgpumigd.conf" 2>"$T/agent.log" &
+AGENT_PID=$!
+wait_for 30 curl -sf --unix-socket "$T/b.sock" http://localhost/v1/host || { cat "$T/agent.log" >&2; exit 1; }
+
+# ~100 KB domains: many disks and NICs, one L40S-1B vGPU (or none).
+DOM_UUID=8f0c7a52-3b1e-4d6a-9c2f-5e7d1b3a9c01
+SRC_VGPU=0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9
+python3 - "$T" "$DOM_UUID" "$SRC_VGPU" <<'EOF'
+import sys
+t, dom, vgpu = sys.argv[1:4]
+def domain(with_vgpu):
+    meta = (f"  <metadata>\n    <vgpumig:vgpus xmlns:vgpumig='http://vgpumig.dev/xmlns/domain/1'>\n"
+            f"      <vgpumig:vgpu id='{vgpu}' kind='mdev' profile='NVIDIA L40S-1B' type='nvidia-1155' "
+            f"framebuffer='1073741824'/>\n    </vgpumig:vgpus>\n  </metadata>\n") if with_vgpu else ""
+    devs = []
+    i = 0
+    while sum(map(len, devs)) < 100 * 1024:
+        devs.append(f"    <disk type='file' device='disk'>\n      <driver name='qemu' type='qcow2' cache='none' io='native'/>\n"
+                    f"      <source file='/var/lib/libvirt/images/bench-vm-data-{i:04d}.qcow2'/>\n"
+                    f"      <target dev='vd{i:04d}' bus='virtio'/>\n"
+                    f"      <address type='pci' domain='0x0000' bus='0x{(i // 32) + 8:02x}' slot='0x{i % 32:02x}' function='0x0'/>\n    </disk>\n")
+        i += 1
+    if with_vgpu:
+        devs.append(f"    <hostdev mode='subsystem' type='mdev' managed='no' model='vfio-pci' display='off'>\n"
+                    f"      <source>\n        <address uuid='{vgpu}'/>\n      </source>\n"
+                    f"      <address type='pci' domain='0x0000' bus='0x07' slot='0x00' function='0x0'/>\n    </hostdev>\n")
+    return (f"<domain type='kvm'>\n  <name>bench-vm</name>\n  <uuid>{dom}</uuid>\n{meta}"
+            f"  <memory unit='KiB'>16777216</memory>\n  <vcpu placement='static'>8</vcpu>\n"
+            f"  <os>\n    <type arch='x86_64' machine='pc-q35-7.2'>hvm</type>\n  </os>\n"
+            f"  <devices>\n    <emulator>/usr/bin/qemu-system-x86_64</emulator>\n{''.join(devs)}  </devices>\n</domain>\n")
+open(f"{t}/vgpu.xml", "w").write(domain(True))
+open(f"{t}/plain.xml", "w").write(domain(False))
+EOF
+
+# The source (host-a) claims for the domain first, as `vgpumig migrate` does.
+curl -sf --cert "$T/certs/host-a.pem" --key "$T/certs/host-a-key.pem" --cacert "$T/certs/ca.pem" \
+	-H 'Content-Type: application/json' "https://127.0.0.1:$PORT/v1/claims" -d @- >/dev/null <<EOF
+{"migration_id": "bench-hook", "domain_uuid": "$DOM_UUID", "domain_name": "bench-vm",
+ "source_host": "host-a", "devices": [{"source_id": "$SRC_VGPU", "kind": "mdev",
+ "profile_name": "NVIDIA L40S-1B", "framebuffer_bytes": 1073741824, "type_id": "nvidia-1155"}]}
+EOF
+
+echo "== vGPU domain with a claim (agent round trip + rewrite)"
+"$BUILD/bench/bench-hook" --hook "$BUILD/hook/vgpumig-hook" --socket "$T/b.sock" \
+	--xml "$T/vgpu.xml" --runs "$RUNS" --domain bench-vm
+echo "== domain without vGPU (passed through by the hook itself)"
+"$BUILD/bench/bench-hook" --hook "$BUILD/hook/vgpumig-hook" --socket "$T/b.sock" \
+	--xml "$T/plain.xml" --runs "$RUNS" --domain bench-vm
+echo "== claims over mutual TLS"
+"$BUILD/bench/bench-claim-tls" --peer "127.0.0.1:$PORT" --cert "$T/certs/host-a.pem" \
+	--key "$T/certs/host-a-key.pem" --ca "$T/certs/ca.pem" --runs 300 --concurrent 256
