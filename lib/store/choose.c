@@ -240,7 +240,35 @@ static int plan_existing(const vgm_instance *in, claim_choice *c)
 	return c->target_id && c->type_id && c->parent ? 0 : -ENOMEM;
 }
 
-/* Words for a refusal: what this host has of the profile, before the plan. */
+/* Does parent i offer d's profile on a GPU that hosts another type? */
+static bool parent_blocked(const plan_state *ps, size_t i, const vgm_claim_device_req *d)
+{
+	const vgm_profile *prof = parent_profile(&ps->inv->parents[i], d);
+	bool other = false;
+	unsigned same = 0;
+	if (prof)
+		gpu_types(ps, physfn_of(&ps->inv->parents[i]), prof->type_id, &other, &same);
+	return prof && other;
+}
+
+/* Physical GPUs that offer the profile but host another type. */
+static unsigned gpus_blocked(const plan_state *ps, const vgm_claim_device_req *d)
+{
+	unsigned n = 0;
+	for (size_t i = 0; i < ps->inv->n_parents; i++) {
+		if (!parent_blocked(ps, i, d))
+			continue;
+		bool seen = false;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = parent_blocked(ps, j, d) &&
+			       STREQ(physfn_of(&ps->inv->parents[j]), physfn_of(&ps->inv->parents[i]));
+		n += !seen;
+	}
+	return n;
+}
+
+/* Words for a refusal: what this host has left of the profile, counting the
+ * devices chosen earlier in the same request. */
 static int no_capacity(const plan_state *ps, const vgm_claim_device_req *d,
 		       const vgm_claim_request *req, const char *host, vgm_error *err)
 {
@@ -260,21 +288,25 @@ static int no_capacity(const plan_state *ps, const vgm_claim_device_req *d,
 	}
 	for (size_t i = 0; i < ps->inv->n_parents; i++) {
 		const vgm_profile *prof = parent_profile(&ps->inv->parents[i], d);
-		bool other = false;
-		unsigned same = 0;
-		if (prof)
-			gpu_types(&bare, physfn_of(&ps->inv->parents[i]), prof->type_id, &other, &same);
-		if (prof && !other)
-			avail += parent_room(&bare, i, prof);
+		if (prof && !parent_blocked(ps, i, d))
+			avail += parent_room(ps, i, prof);
 	}
+	char why[200] = "";
+	unsigned blocked = gpus_blocked(ps, d);
+	if (blocked)
+		snprintf(why, sizeof(why),
+			 "; %u GPU(s) offering it host another vGPU type%s, and NVIDIA allows one "
+			 "type per GPU", blocked,
+			 blocked > gpus_blocked(&bare, d) ? " (counting this request's other devices)"
+							  : "");
 	if (need > 1)
 		return vgm_error_setr(err, ENOSPC, "no_capacity",
 				      "not enough free vGPUs of profile '%s' on %s: this migration "
-				      "needs %u (%u of %u available; %u assigned)",
-				      d->profile_name, host, need, avail, avail + held, held);
+				      "needs %u (%u of %u available; %u assigned%s)",
+				      d->profile_name, host, need, avail, avail + held, held, why);
 	return vgm_error_setr(err, ENOSPC, "no_capacity",
-			      "no free vGPU of profile '%s' on %s (%u of %u available; %u assigned)",
-			      d->profile_name, host, avail, avail + held, held);
+			      "no free vGPU of profile '%s' on %s (%u of %u available; %u assigned%s)",
+			      d->profile_name, host, avail, avail + held, held, why);
 }
 
 static int choose_one(plan_state *ps, const vgm_claim_request *req, size_t k, const char *host,

@@ -145,7 +145,10 @@ static void test_all_or_nothing_plan(void **state)
 	vgm_error err = {0};
 	assert_int_equal(claim_err(e, &req, &err), -ENOSPC);
 	assert_string_equal(err.reason, "no_capacity");
-	assert_non_null(strstr(err.message, "'NVIDIA A100-40C' on host-b"));
+	assert_string_equal(err.message,
+			    "no free vGPU of profile 'NVIDIA A100-40C' on host-b (0 of 0 available; "
+			    "0 assigned; 1 GPU(s) offering it host another vGPU type (counting this "
+			    "request's other devices), and NVIDIA allows one type per GPU)");
 	assert_int_equal(fake_count(e->f), 0);
 	assert_int_equal(raw_count(e, "SELECT count(*) FROM claims"), 0);
 	assert_int_equal(raw_count(e, "SELECT count(*) FROM devices_created"), 0);
