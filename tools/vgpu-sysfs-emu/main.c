@@ -156,13 +156,15 @@ static int serve(struct fuse_args *args, emu *e)
 	if (fuse_daemonize(opts.foreground) != 0 ||
 	    fuse_set_signal_handlers(fuse_get_session(f)) != 0)
 		goto out_unmount;
+	/* The loops return 0 when unmounted, the signal number after SIGTERM,
+	 * SIGINT or SIGHUP (a normal way to stop us), -errno on failure. */
 	if (opts.singlethread) {
-		r = fuse_loop(f) == 0 ? 0 : 1;
+		r = fuse_loop(f) < 0 ? 1 : 0;
 	} else {
 		struct fuse_loop_config *lc = fuse_loop_cfg_create();
 		fuse_loop_cfg_set_clone_fd(lc, (unsigned)opts.clone_fd);
 		fuse_loop_cfg_set_max_threads(lc, opts.max_threads);
-		r = fuse_loop_mt(f, lc) == 0 ? 0 : 1;
+		r = fuse_loop_mt(f, lc) < 0 ? 1 : 0;
 		fuse_loop_cfg_destroy(lc);
 	}
 	fuse_remove_signal_handlers(fuse_get_session(f));

@@ -107,15 +107,19 @@ static bool vf_creatable(const emu_parent *p, unsigned profile)
 	return p->used == 0 && emu_available(p, profile) > 0;
 }
 
+/* The types a VF can take now.  A VF that holds a vGPU lists just the type
+ * it holds, so its name stays discoverable (a modelling choice, see
+ * docs/vgpu-sysfs-emu.md); writing another id to it still fails EBUSY. */
 static char *show_creatable(tree_node *n)
 {
 	emu_parent *p = n->data;
 	const emu_catalog *c = p->emu->cat;
+	emu_instance *held = emu_parent_instance(p);
 	size_t cap = 32 + c->n_profiles * 64, len = 0;
 	char *s = xmalloc(cap);
 	len += (size_t)snprintf(s, cap, "%-6s: %s\n", "ID", "vGPU Name");
 	for (unsigned t = 0; t < c->n_profiles; t++)
-		if (vf_creatable(p, t))
+		if (held ? held->profile == t : vf_creatable(p, t))
 			len += (size_t)snprintf(s + len, cap - len, "%-6u: %s\n",
 						c->profiles[t].type_num, c->profiles[t].name);
 	return s;
