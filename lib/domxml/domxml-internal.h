@@ -108,9 +108,10 @@ typedef struct domxml_edit {
 	xmlNode *element;
 	const char *attr; /* static string */
 	char value[DOMXML_EDIT_VALUE_MAX];
+	char *old;        /* value before the edit, NULL if the attribute was absent */
 } domxml_edit;
 
 /* Apply edits to the input bytes, keeping every other byte.  0: *out set;
  * 1: cannot be done safely here (caller serialises the tree); -ENOMEM. */
 int domxml_patch(const char *xml, size_t len, xmlDoc *edited, const domxml_edit *e, size_t n,
-		 domxml_quiet *q, char **out, size_t *outlen);
+		 char **out, size_t *outlen);

@@ -145,7 +145,8 @@ int domxml_parse(const char *xml, size_t len, domxml_quiet *q, xmlDoc **out, boo
 		return vgm_error_set(err, ENOMEM, "cannot allocate an XML parser");
 	/* No XML_PARSE_NOENT, DTDLOAD or DTDATTR: entities stay unexpanded and
 	 * no DTD is ever fetched; the DOCTYPE hook below refuses any DTD. */
-	xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
+				     XML_PARSE_COMPACT);
 	bool saw_doctype = false;
 	ctxt->_private = &saw_doctype;
 	ctxt->sax->internalSubset = refuse_doctype;

@@ -178,12 +178,16 @@ static int edit(edit_list *l, xmlNode *n, const char *attr, const char *value)
 		l->e = e;
 		l->cap = cap;
 	}
-	if (!xmlSetProp(n, BAD_CAST attr, BAD_CAST value))
+	domxml_edit *e = &l->e[l->n];
+	e->old = domxml_attr(n, attr);
+	if (!xmlSetProp(n, BAD_CAST attr, BAD_CAST value)) {
+		free(e->old);
 		return -ENOMEM;
-	domxml_edit *e = &l->e[l->n++];
+	}
 	e->element = n;
 	e->attr = attr;
 	snprintf(e->value, sizeof(e->value), "%s", value);
+	l->n++;
 	return 0;
 }
 
@@ -279,19 +283,18 @@ static int copy_input(const char *xml, size_t len, char **out, size_t *outlen)
  * changed values patched in, else (when patching is not safe) libxml2's
  * serialisation of the edited tree. */
 static int produce(const char *xml, size_t len, xmlDoc *doc, bool decl, const edit_list *l,
-		   domxml_quiet *q, char **out, size_t *outlen)
+		   char **out, size_t *outlen)
 {
 	if (l->n == 0)
 		return copy_input(xml, len, out, outlen);
-	int r = domxml_patch(xml, len, doc, l->e, l->n, q, out, outlen);
+	int r = domxml_patch(xml, len, doc, l->e, l->n, out, outlen);
 	if (r <= 0)
 		return r;
 	return serialise(doc, decl, out, outlen);
 }
 
 static int rewrite_doc(xmlDoc *doc, bool decl, const char *xml, size_t len, map_entry *e,
-		       size_t n, unsigned flags, domxml_quiet *q, char **out, size_t *outlen,
-		       vgm_error *err)
+		       size_t n, unsigned flags, char **out, size_t *outlen, vgm_error *err)
 {
 	domxml_scan s;
 	int r = domxml_scan_doc(doc, &s, err);
@@ -309,8 +312,10 @@ static int rewrite_doc(xmlDoc *doc, bool decl, const char *xml, size_t len, map_
 		r = check_final_unique(final, s.info->n_hostdevs, err);
 	if (r == 0 && apply(&s, e, n, &l) < 0)
 		r = vgm_error_set(err, ENOMEM, "out of memory while editing the domain XML");
-	if (r == 0 && produce(xml, len, doc, decl, &l, q, out, outlen) < 0)
+	if (r == 0 && produce(xml, len, doc, decl, &l, out, outlen) < 0)
 		r = vgm_error_set(err, EIO, "cannot write the rewritten domain XML");
+	for (size_t i = 0; i < l.n; i++)
+		free(l.e[i].old);
 	free(l.e);
 	domxml_scan_done(&s);
 	return r;
@@ -329,7 +334,7 @@ int vgm_domxml_rewrite(const char *xml, size_t len, const vgm_idmap *map, size_t
 	bool decl = false;
 	r = domxml_parse(xml, len, &q, &doc, &decl, err);
 	if (r == 0)
-		r = rewrite_doc(doc, decl, xml, len, e, n_map, flags, &q, out, outlen, err);
+		r = rewrite_doc(doc, decl, xml, len, e, n_map, flags, out, outlen, err);
 	domxml_quiet_end(&q);
 	return r;
 }

@@ -3,12 +3,22 @@
  *
  * Any bytes: no crash, no leak, no UB; and when a rewrite succeeds its
  * output is a domain that inspects again, with the same number of hostdevs,
- * and no hostdev still carries a mapped source id. */
+ * no hostdev still carries a mapped source id, and mapping the output back
+ * gives the input again (compared as canonical XML, with host ids written in
+ * one spelling), so the in-place patching can never change anything else. */
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <libxml/c14n.h>
+#include <libxml/parser.h>
+#include <libxml/xpath.h>
+#include <libxml/xpathInternals.h>
+
 #include "domxml/domxml.h"
+#include "util/validate.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -33,6 +43,96 @@ static void check_output(const char *in, size_t len, const char *out, size_t out
 	vgm_domain_info_free(b);
 }
 
+static void ignore_error(void *ctx, xmlErrorPtr e)
+{
+	(void)ctx;
+	(void)e;
+}
+
+/* Host ids in one spelling: uuids and metadata ids lowercase, pci source
+ * addresses as four explicit hex attributes. */
+static void normalise_ids(xmlDoc *doc)
+{
+	xmlXPathContext *xp = xmlXPathNewContext(doc);
+	xmlXPathRegisterNs(xp, BAD_CAST "v", BAD_CAST VGM_METADATA_NS);
+	xmlXPathObject *o = xmlXPathEvalExpression(
+		BAD_CAST "/domain/devices/hostdev/source/address/@uuid | //v:vgpu/@id", xp);
+	for (int i = 0; o && o->nodesetval && i < o->nodesetval->nodeNr; i++) {
+		xmlAttr *a = (xmlAttr *)o->nodesetval->nodeTab[i];
+		xmlChar *v = xmlNodeGetContent((xmlNode *)a);
+		char low[64];
+		vgm_id_normalize(v ? (const char *)v : "", low, sizeof(low));
+		xmlSetProp(a->parent, a->name, BAD_CAST low);
+		xmlFree(v);
+	}
+	xmlXPathFreeObject(o);
+	o = xmlXPathEvalExpression(BAD_CAST "/domain/devices/hostdev[@type='pci']/source/address",
+				   xp);
+	static const char *const attrs[] = { "domain", "bus", "slot", "function" };
+	for (int i = 0; o && o->nodesetval && i < o->nodesetval->nodeNr; i++) {
+		xmlNode *n = o->nodesetval->nodeTab[i];
+		for (int k = 0; k < 4; k++) {
+			xmlChar *v = xmlGetNoNsProp(n, BAD_CAST attrs[k]);
+			char buf[32];
+			snprintf(buf, sizeof(buf), "%llx", v ? strtoull((const char *)v, NULL, 0) : 0);
+			xmlSetProp(n, BAD_CAST attrs[k], BAD_CAST buf);
+			xmlFree(v);
+		}
+	}
+	xmlXPathFreeObject(o);
+	xmlXPathFreeContext(xp);
+}
+
+static char *canonical(const char *xml, size_t len, int *clen)
+{
+	xmlDoc *doc = xmlReadMemory(xml, (int)len, NULL, NULL, XML_PARSE_NONET);
+	if (!doc)
+		abort(); /* rewrite accepted it, so must libxml2 */
+	normalise_ids(doc);
+	xmlChar *c = NULL;
+	*clen = xmlC14NDocDumpMemory(doc, NULL, XML_C14N_1_0, NULL, 1, &c);
+	xmlFreeDoc(doc);
+	return (char *)c;
+}
+
+/* A metadata entry that already names a target would be mapped back to a
+ * source it never had: no round trip to expect then. */
+static bool meta_names_target(const char *in, size_t len, size_t n_map)
+{
+	vgm_domain_info *d = NULL;
+	bool found = false;
+	if (vgm_domxml_inspect(in, len, &d, NULL) < 0)
+		abort();
+	for (size_t i = 0; i < d->n_meta; i++)
+		for (size_t k = 0; k < n_map; k++)
+			found |= strcmp(d->meta[i].id, fixed_map[k].dst) == 0;
+	vgm_domain_info_free(d);
+	return found;
+}
+
+static void check_round_trip(const char *in, size_t len, const char *out, size_t outlen,
+			     size_t n_map)
+{
+	if (meta_names_target(in, len, n_map))
+		return;
+	vgm_idmap back[3];
+	for (size_t i = 0; i < n_map; i++)
+		back[i] = (vgm_idmap){ fixed_map[i].dst, fixed_map[i].src };
+	char *again = NULL;
+	size_t againlen = 0;
+	if (vgm_domxml_rewrite(out, outlen, back, n_map, VGM_REWRITE_ALLOW_UNMAPPED, &again,
+			       &againlen, NULL) < 0)
+		abort();
+	xmlSetStructuredErrorFunc(NULL, ignore_error);
+	int l1 = 0, l2 = 0;
+	char *c1 = canonical(in, len, &l1), *c2 = canonical(again, againlen, &l2);
+	if (l1 < 0 || l1 != l2 || memcmp(c1, c2, (size_t)l1) != 0)
+		abort();
+	xmlFree(c1);
+	xmlFree(c2);
+	free(again);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	/* the first byte picks the flags and how much of the map is used */
@@ -49,6 +149,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!out || out[outlen] != '\0')
 			abort();
 		check_output(xml, len, out, outlen);
+		check_round_trip(xml, len, out, outlen, n_map);
 		free(out);
 	} else if (!err.message[0] || out) {
 		abort();
