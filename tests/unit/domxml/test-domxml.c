@@ -594,6 +594,35 @@ static void test_rewrite_rules(void **state)
 	assert_string_equal(ld->hostdevs[0].id, U3);
 	assert_string_equal(ld->name, "caf\xc3\xa9");
 
+	/* odd but well-formed spelling: blanks around '=', a '>' in another
+	 * value, attributes on several lines: still patched in place */
+	static const char odd[] =
+		"<domain><name>o</name><memory>1</memory><devices>"
+		"<hostdev mode='subsystem' type='mdev' model='vfio-pci'><source>"
+		"<address x='1>2'\n\t  uuid =\n \"" U1 "\"  y=\"'\"/></source></hostdev>"
+		"</devices></domain>";
+	static const char odd_want[] =
+		"<domain><name>o</name><memory>1</memory><devices>"
+		"<hostdev mode='subsystem' type='mdev' model='vfio-pci'><source>"
+		"<address x='1>2'\n\t  uuid =\n \"" U3 "\"  y=\"'\"/></source></hostdev>"
+		"</devices></domain>";
+	_cleanup_free_ char *oddout = NULL;
+	assert_int_equal(vgm_domxml_rewrite(odd, strlen(odd), l1, 1, 0, &oddout, NULL, &err), 0);
+	assert_string_equal(oddout, odd_want);
+
+	/* a value spelled with a character reference is not patched blindly:
+	 * libxml2 writes the edited tree (same meaning) */
+	static const char charref[] =
+		"<domain><name>c</name><memory>1</memory><devices>"
+		"<hostdev mode='subsystem' type='mdev' model='vfio-pci'><source>"
+		"<address uuid='&#x31;1111111-1111-4111-8111-111111111111'/></source></hostdev>"
+		"</devices></domain>";
+	_cleanup_free_ char *crout = NULL;
+	assert_int_equal(vgm_domxml_rewrite(charref, strlen(charref), l1, 1, 0, &crout, NULL, &err),
+			 0);
+	assert_non_null(strstr(crout, "<address uuid=\"" U3 "\"/>"));
+	assert_memory_equal(crout, "<domain>", 8); /* no declaration added */
+
 	/* identity mappings change nothing: byte-identical output */
 	_cleanup_free_ char *same = NULL;
 	const vgm_idmap ident[] = { { U1, "11111111-1111-4111-8111-111111111111" }, { U2, U2 } };
