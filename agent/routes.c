@@ -31,6 +31,8 @@ const agent_route agent_routes[] = {
 	{ "GET", "/v1/migrations", route_migrations_list, .peer = false },
 	{ "GET", "/v1/migrations/{}", route_migration_get, .peer = false },
 	{ "POST", "/v1/migrations/{}/abort", route_migration_abort, .peer = false },
+	{ "POST", "/v1/check", route_check, .max_body = AGENT_MAX_XML },   /* route-check.c */
+	{ "GET", "/v1/types", route_types, .peer = true },                  /* route-check.c */
 	{ .method = NULL },
 };
 

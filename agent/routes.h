@@ -94,3 +94,5 @@ int route_migrations_create(agent_request *req);
 int route_migrations_list(agent_request *req);
 int route_migration_get(agent_request *req);
 int route_migration_abort(agent_request *req);
+int route_check(agent_request *req); /* route-check.c */
+int route_types(agent_request *req); /* route-check.c */

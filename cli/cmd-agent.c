@@ -27,6 +27,16 @@ static int agent_call(const cli_ctx *ctx, const char *method, const char *path, 
 	return CLI_OK;
 }
 
+static bool scalars_only(json_t *arr)
+{
+	size_t i;
+	json_t *it;
+	json_array_foreach(arr, i, it)
+		if (json_is_object(it) || json_is_array(it))
+			return false;
+	return true;
+}
+
 static void print_scalar(FILE *f, json_t *v)
 {
 	if (json_is_string(v))
@@ -41,7 +51,17 @@ static void print_scalar(FILE *f, json_t *v)
 		fputs("no", f);
 	else if (json_is_null(v))
 		fputs("-", f);
-	else {
+	else if (json_is_array(v) && scalars_only(v)) {
+		size_t i;
+		json_t *it;
+		if (json_array_size(v) == 0)
+			fputs("-", f);
+		json_array_foreach(v, i, it) {
+			if (i)
+				fputs(", ", f);
+			print_scalar(f, it);
+		}
+	} else {
 		char *s = json_dumps(v, JSON_COMPACT);
 		fputs(s ? s : "?", f);
 		free(s);
