@@ -69,6 +69,9 @@ typedef struct mig {
 	bool finished;
 	uint64_t vgpu_bytes;
 	size_t n_vgpus;
+	const char *phase_names[16]; /* when each phase began, ms after created */
+	double phase_ms[16];
+	size_t n_phases;
 } mig;
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -382,6 +385,10 @@ static void set_phase(mig *m, const char *phase)
 {
 	pthread_mutex_lock(&reg_lock);
 	m->phase = phase;
+	if (m->n_phases < ARRAY_SIZE(m->phase_names)) {
+		m->phase_names[m->n_phases] = phase;
+		m->phase_ms[m->n_phases++] = (double)(now_ns() - m->created_ns) / 1e6;
+	}
 	pthread_mutex_unlock(&reg_lock);
 }
 
@@ -429,6 +436,10 @@ static json_t *snapshot_locked(const mig *m)
 					   : json_null());
 	json_object_set_new(o, "plan", m->plan ? json_incref(m->plan) : json_null());
 	json_object_set_new(o, "claim", m->claim ? json_incref(m->claim) : json_null());
+	json_t *ph = json_object();
+	for (size_t i = 0; ph && i < m->n_phases; i++)
+		json_object_set_new(ph, m->phase_names[i], json_real(m->phase_ms[i]));
+	json_object_set_new(o, "phase_started_ms", ph);
 	json_object_set_new(o, "start_to_call_ms",
 			    m->call_ns ? json_real((double)(m->call_ns - m->created_ns) / 1e6)
 				       : json_null());
@@ -606,6 +617,8 @@ static void on_progress(void *ud, const vgm_job_sample *x, const vgm_ctl_state *
 {
 	job *j = ud;
 	pthread_mutex_lock(&reg_lock);
+	if (!x && !j->m->call_ns)
+		j->m->call_ns = now_ns(); /* called right before virDomainMigrateToURI3 */
 	if (x) {
 		j->m->last = *x;
 		j->m->have_sample = true;
@@ -656,7 +669,8 @@ static int step_migrate(job *j, const char *live, const char *persist, vgm_error
 	j->m->handle = NULL;
 	j->m->sum = sum;
 	j->m->have_sum = true;
-	j->m->call_ns = sum.call_realtime_ns;
+	if (sum.call_realtime_ns)
+		j->m->call_ns = sum.call_realtime_ns;
 	j->m->finished_ns = now_ns();
 	pthread_mutex_unlock(&reg_lock);
 	vgm_migration_free(h);

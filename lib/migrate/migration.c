@@ -29,6 +29,8 @@ struct vgm_migration {
 	int worker_rc;
 	char worker_msg[512];
 	int64_t call_ns;
+	virConnectPtr worker_conn;
+	char uuid[VIR_UUID_STRING_BUFLEN];
 	atomic_bool done;
 };
 
@@ -129,15 +131,19 @@ void vgm_migration_request_abort(vgm_migration *m, const char *reason)
 	pthread_mutex_unlock(&m->lock);
 }
 
+/* The blocking call runs on a connection of its own, so that a slow or
+ * stuck reply to it can never hold up the monitor's stats and abort calls. */
 static void *worker(void *arg)
 {
 	vgm_migration *m = arg;
+	int r = -1;
+	virDomainPtr d = m->worker_conn ? virDomainLookupByUUIDString(m->worker_conn, m->uuid) : NULL;
 	int64_t t = realtime_ns();
 	pthread_mutex_lock(&m->lock);
 	m->call_ns = t;
 	pthread_mutex_unlock(&m->lock);
-	int r = virDomainMigrateToURI3(m->dom, m->o.dest_uri, m->params, (unsigned)m->nparams,
-				       m->flags);
+	if (d)
+		r = virDomainMigrateToURI3(d, m->o.dest_uri, m->params, (unsigned)m->nparams, m->flags);
 	pthread_mutex_lock(&m->lock);
 	m->worker_rc = r;
 	if (r < 0) {
@@ -145,6 +151,8 @@ static void *worker(void *arg)
 		snprintf(m->worker_msg, sizeof(m->worker_msg), "%s", msg ? msg : "unknown libvirt error");
 	}
 	pthread_mutex_unlock(&m->lock);
+	if (d)
+		virDomainFree(d);
 	atomic_store(&m->done, true);
 	return NULL;
 }
@@ -332,11 +340,18 @@ int vgm_migration_run(vgm_migration *m, virDomainPtr dom, virConnectPtr dconn,
 		snprintf(sum->reason, sizeof(sum->reason), "%s", why);
 		return vgm_error_setr(err, ECANCELED, "migration_aborted", "migration aborted: %s", why);
 	}
+	_cleanup_free_ char *uri = virConnectGetURI(virDomainGetConnect(dom));
+	snprintf(m->uuid, sizeof(m->uuid), "%s", uuid);
+	r = vgm_lv_open(uri, &m->worker_conn, err);
+	if (r < 0)
+		return r;
 	if (cb)
 		cb(userdata, NULL, &mon.ctl, NULL);
 	pthread_t t;
-	if (pthread_create(&t, NULL, worker, m) != 0)
+	if (pthread_create(&t, NULL, worker, m) != 0) {
+		vgm_lv_close(TAKE_PTR(m->worker_conn));
 		return vgm_error_set(err, EAGAIN, "cannot start the migration thread");
+	}
 	int64_t next = mono_ms() + m->o.poll_ms;
 	while (!atomic_load(&m->done)) {
 		sleep_ms(20);
@@ -350,5 +365,6 @@ int vgm_migration_run(vgm_migration *m, virDomainPtr dom, virConnectPtr dconn,
 		poll_once(m, &mon, cb, userdata);
 	}
 	pthread_join(t, NULL);
+	vgm_lv_close(TAKE_PTR(m->worker_conn));
 	return finish(m, &mon, dconn, uuid, sum, err);
 }

@@ -223,9 +223,10 @@ scenario_abort() {
 	grep -q '"state":"aborted"' "$TMP/bg.out" || { echo "  not reported as aborted"; ok=1; }
 	stayed_on_a demo || ok=1
 
-	# Ctrl-C on the command: it asks the agent to abort and waits.
+	# Ctrl-C on the command: it asks the agent to abort and waits.  The
+	# signal goes to vgpumig itself (BG is the `lab on` wrapper).
 	start_slow || return 1
-	kill -INT "$BG"
+	kill -INT "$(pgrep -n -f -- "$CLI migrate demo --to hostB --bandwidth 3M")"
 	wait "$BG"
 	rc=$?
 	echo "  SIGINT: the migrate command ended: rc=$rc: $(tail -1 "$TMP/bg.out" | cut -c1-200)"
