@@ -180,7 +180,15 @@ static int cmd_gc(cli_ctx *ctx, int argc, char **argv)
 		return r;
 	if (ctx->json)
 		return cli_print_json(reply);
+	/* Numbers first, then what reconcile did, one action per line. */
+	json_t *actions = json_incref(json_object_get(reply, "actions"));
+	json_object_del(reply, "actions");
 	print_fields("", reply);
+	size_t i;
+	json_t *act;
+	json_array_foreach(actions, i, act)
+		printf("action: %s\n", json_string_value(act) ? json_string_value(act) : "?");
+	json_decref(actions);
 	json_decref(reply);
 	return CLI_OK;
 }
