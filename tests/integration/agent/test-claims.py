@@ -140,10 +140,13 @@ with Lab() as lab:
     b.stop_agent()
     b.start_agent(lease_seconds=2)
     check(b.mdevs().get(U_FREE) == "nvidia-471", "a committed claim's device survives an agent restart")
-    r = b.peer("POST", "/v1/claims", claim_body("mig-6", "host-a", [device(str(uuid.uuid4()))]), as_host=a)
+    # A100-8C: no free instance of it exists, so B creates one for each of these claims
+    r = b.peer("POST", "/v1/claims", claim_body("mig-6", "host-a", [
+        device(str(uuid.uuid4()), "NVIDIA A100-8C", 8192, "nvidia-473")]), as_host=a)
     check(r.status == 201, f"claim mig-6 with a 2 s lease (got {r})")
-    t6 = (((r.json() or {}).get("mapping") or [{}])[0]).get("target_id")
-    check(t6 in b.mdevs(), "mig-6's device exists while the lease runs")
+    m6 = ((r.json() or {}).get("mapping") or [{}])[0]
+    t6 = m6.get("target_id")
+    check(t6 in b.mdevs() and m6.get("created") is True, "mig-6's device was created and exists while the lease runs")
     time.sleep(3)
     p = b.cli("gc")
     check(p.returncode == 0, f"`vgpumig gc` runs (rc {p.returncode}: {p.stderr.strip()})")
@@ -154,14 +157,16 @@ with Lab() as lab:
     check(st.get(c1["claim_id"]) == "committed", "a committed claim does not expire")
 
     # lease expiry without gc: the housekeeping timer does it on its own
-    r = b.peer("POST", "/v1/claims", claim_body("mig-7", "host-a", [device(str(uuid.uuid4()))]), as_host=a)
+    r = b.peer("POST", "/v1/claims", claim_body("mig-7", "host-a", [
+        device(str(uuid.uuid4()), "NVIDIA A100-8C", 8192, "nvidia-473")]), as_host=a)
     t7 = (((r.json() or {}).get("mapping") or [{}])[0]).get("target_id")
     check(r.status == 201 and t7 in b.mdevs(), "claim mig-7 with a 2 s lease")
     gone = False
     end = time.monotonic() + 90
     while time.monotonic() < end and not gone:
         time.sleep(0.5)
-        gone = t7 not in b.mdevs()
+        gone = not [c for c in b.claims() if c.get("migration_id") == "mig-7" and c.get("state") == "held"]
     check(gone, "the housekeeping timer releases an expired claim without gc")
+    check(t7 not in b.mdevs(), "and removes the device it created for it")
 
 finish()
