@@ -78,7 +78,11 @@ static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static mig *reg_head;
 
 /* Measured figures reused by later plans (per peer link, per domain). */
-typedef struct link_cache { char name[VGM_WIRE_MAX_ID + 1]; double link_bps; } link_cache;
+typedef struct link_cache {
+	char name[VGM_WIRE_MAX_ID + 1];
+	double link_bps; /* 0: unknown */
+	double setup_s;  /* 0: unknown; EWMA of the overhead outside pre-copy and pause */
+} link_cache;
 typedef struct dirty_cache { char uuid[40]; double bps; int64_t at; } dirty_cache;
 static link_cache links[16];
 static dirty_cache dirties[32];
@@ -215,18 +219,19 @@ static int prep_domain(agent *a, const mig_cfg *c, const char *domain, prep *p, 
 
 /* ---- plan ---- */
 
-static double cached_link(const char *peer)
+static link_cache cached_link(const char *peer)
 {
-	double v = 0;
+	link_cache v = { .link_bps = 0 };
 	pthread_mutex_lock(&reg_lock);
 	for (size_t i = 0; i < ARRAY_SIZE(links); i++)
 		if (STREQ(links[i].name, peer))
-			v = links[i].link_bps;
+			v = links[i];
 	pthread_mutex_unlock(&reg_lock);
 	return v;
 }
 
-static void remember_link(const char *peer, double bps)
+/* link_bps 0 / setup_s 0: keep what is known. */
+static void remember_link(const char *peer, double link_bps, double setup_s)
 {
 	pthread_mutex_lock(&reg_lock);
 	size_t slot = 0;
@@ -236,8 +241,14 @@ static void remember_link(const char *peer, double bps)
 			break;
 		}
 	}
-	snprintf(links[slot].name, sizeof(links[slot].name), "%s", peer);
-	links[slot].link_bps = bps;
+	link_cache *c = &links[slot];
+	if (!STREQ(c->name, peer))
+		*c = (link_cache){ .link_bps = 0 };
+	snprintf(c->name, sizeof(c->name), "%s", peer);
+	if (link_bps > 0)
+		c->link_bps = link_bps;
+	if (setup_s > 0)
+		c->setup_s = c->setup_s > 0 ? 0.5 * (c->setup_s + setup_s) : setup_s;
 	pthread_mutex_unlock(&reg_lock);
 }
 
@@ -299,12 +310,15 @@ static int make_plan(prep *p, const plan_req *q, json_t **out, vgm_verdict *v, v
 		dirty_src = "measured";
 		remember_dirty(p->lvd->uuid, dirty);
 	}
-	double link = cached_link(q->peer);
+	link_cache lc = cached_link(q->peer);
+	double link = lc.link_bps;
 	const char *link_src = link > 0 ? "measured" : "assumed";
 	if (link <= 0)
 		link = MIG_DEFAULT_LINK_BPS;
 	double bw = q->bandwidth_bps > 0 ? fmin((double)q->bandwidth_bps, link) : link;
 	vgm_model_costs costs = vgm_model_default_costs();
+	if (lc.setup_s > 0)
+		costs.setup_s = lc.setup_s; /* learnt from earlier migrations to this peer */
 	uint64_t max_dt = q->max_downtime_ms > 0 ? (uint64_t)q->max_downtime_ms : 0;
 	uint64_t dl = vgm_model_qemu_downtime_ms(&costs, max_dt);
 	vgm_model_input in = {
@@ -331,6 +345,7 @@ static int make_plan(prep *p, const plan_req *q, json_t **out, vgm_verdict *v, v
 		(json_int_t)max_dt, "timeout_ms", (json_int_t)(q->timeout_ms > 0 ? q->timeout_ms : 0));
 	if (!o)
 		return vgm_error_set(err, ENOMEM, "out of memory");
+	json_object_set_new(o, "setup_s", json_real(costs.setup_s));
 	json_object_set_new(o, "converges", json_boolean(pl->converges));
 	json_object_set_new(o, "iterations", json_integer(pl->iterations));
 	json_object_set_new(o, "total_s", json_real(pl->total_s));
@@ -473,6 +488,8 @@ typedef struct job {
 	vgm_client *peer;
 	char *claim_id;
 	vgm_wire_claim *claim;
+	double rate_sum; /* memory_bps samples while RAM moved */
+	unsigned rate_n;
 } job;
 
 static void journal(job *j, const char *step, const char *outcome, const char *detail)
@@ -619,6 +636,10 @@ static void on_progress(void *ud, const vgm_job_sample *x, const vgm_ctl_state *
 	pthread_mutex_lock(&reg_lock);
 	if (!x && !j->m->call_ns)
 		j->m->call_ns = now_ns(); /* called right before virDomainMigrateToURI3 */
+	if (x && x->memory_bps > 0 && x->memory_iteration > 0) {
+		j->rate_sum += (double)x->memory_bps;
+		j->rate_n++;
+	}
 	if (x) {
 		j->m->last = *x;
 		j->m->have_sample = true;
@@ -631,6 +652,16 @@ static void on_progress(void *ud, const vgm_job_sample *x, const vgm_ctl_state *
 	else if (a && a->kind != VGM_ACT_NONE)
 		journal(j, "controller", a->kind == VGM_ACT_SET_DOWNTIME ? "set_downtime" : "set_bandwidth",
 			NULL);
+}
+
+/* After a success: the link's rate (when uncapped) and the time spent
+ * outside pre-copy and the pause (connections, destination start, finish). */
+static void learn_link(job *j, const vgm_migration_summary *sum)
+{
+	double avg = j->rate_sum / j->rate_n;
+	double wall = (double)(now_ns() - j->m->call_ns) / 1e9;
+	double setup = wall - (double)sum->bytes / avg - (double)sum->downtime_ms / 1000.0;
+	remember_link(j->c.peer_name, j->m->bandwidth_bps > 0 ? 0 : avg, setup);
 }
 
 static int step_migrate(job *j, const char *live, const char *persist, vgm_error *err)
@@ -676,9 +707,8 @@ static int step_migrate(job *j, const char *live, const char *persist, vgm_error
 	vgm_migration_free(h);
 	vgm_lv_close(dconn);
 	(void)why;
-	if (r >= 0 && sum.bytes && sum.total_ms > sum.setup_ms && !m->bandwidth_bps)
-		remember_link(j->c.peer_name,
-			      (double)sum.bytes * 1000.0 / (double)(sum.total_ms - sum.setup_ms));
+	if (r >= 0 && j->rate_n > 0)
+		learn_link(j, &sum);
 	journal(j, "migrate", r >= 0 ? "ok" : (sum.aborted ? "aborted" : "failed"),
 		r >= 0 ? NULL : sum.reason);
 	return r;

@@ -256,9 +256,9 @@ restart_agent() {
 	setsid nsenter -t "$(cat "$d/holder.pid")" -n -u -m --wd=/ -- "$VGPUMIG_BUILD/agent/vgpumigd" \
 		--config "$d/agent/vgpumigd.conf" </dev/null >>"$r/var/log/vgpumigd.log" 2>&1 &
 	echo "$! $(awk '{print $22}' "/proc/$!/stat") agent" >>"$d/pids"
-	for i in $(seq 100); do
+	for i in $(seq 300); do
 		[ -S "$r/run/vgpumig/vgpumigd.sock" ] && return 0
-		sleep 0.05
+		sleep 0.1
 	done
 	return 1
 }
