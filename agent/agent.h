@@ -38,6 +38,8 @@ typedef struct agent {
 	pthread_mutex_t lock;
 	agent_config *cfg;      /* under lock; readers copy what they need */
 	json_t *facts;          /* under lock: last host facts (GET /v1/host) */
+	int64_t facts_at;       /* main thread: monotonic seconds of the last refresh */
+	const char *crash_at;   /* test-only fault point (VGPUMIG_TEST_CRASH_AT) or NULL */
 	vgm_device_use *in_use; /* under lock: devices domains on this host use */
 	size_t n_in_use;
 	agent_pending_event *events; /* under lock */
@@ -61,6 +63,10 @@ void agent_log(int level, const char *fmt, ...) _printf_(2, 3);
 #define log_warn(...) agent_log(LOG_WARN_, __VA_ARGS__)
 #define log_info(...) agent_log(LOG_INFO_, __VA_ARGS__)
 #define log_debug(...) agent_log(LOG_DEBUG_, __VA_ARGS__)
+
+/* Test-only fault injection: SIGKILL ourselves when point is the one named
+ * in VGPUMIG_TEST_CRASH_AT (crash-safety tests); a no-op otherwise. */
+void agent_test_crash_point(agent *a, const char *point);
 
 /* ---- config snapshot helpers (copy under the lock) ---- */
 unsigned agent_lease_seconds(agent *a);

@@ -180,8 +180,8 @@ static int set_main_key(parse_state *st, const char *key, const char *val, vgm_e
 		return *slot ? 0 : -ENOMEM;
 	}
 	if (STREQ(key, "lease_seconds")) {
-		if (parse_uint(val, 10, 86400, &c->lease_seconds) < 0)
-			return perr(st, st->line, err, "lease_seconds '%s' must be a number from 10 to 86400", val);
+		if (parse_uint(val, 1, 86400, &c->lease_seconds) < 0)
+			return perr(st, st->line, err, "lease_seconds '%s' must be a number from 1 to 86400", val);
 	} else if (STREQ(key, "hook_timeout_ms")) {
 		if (parse_uint(val, 100, 600000, &c->hook_timeout_ms) < 0)
 			return perr(st, st->line, err, "hook_timeout_ms '%s' must be a number from 100 to 600000", val);

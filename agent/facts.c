@@ -3,76 +3,51 @@
  * Facts are collected by the main thread (it alone may ask libvirt for
  * versions) at start and on every housekeeping tick, and cached; request
  * threads return the cached copy, refreshed from sysfs when no cache exists
- * yet.  Versions are reported as "major.minor.micro" strings, absent when
- * libvirt_uri=none. */
+ * yet.  The JSON is lib/compat's facts form (what peers decode with
+ * vgm_facts_from_json) plus agent_version and lab_mode; versions are null
+ * when libvirt_uri=none. */
 #include <string.h>
-#include <sys/utsname.h>
 
-#include "api/wire.h"
+#include "compat/compat.h"
 #include "routes.h"
 #include "vgm-config.h"
 
-static json_t *version_string(unsigned long long v)
+/* The versions come from the agent's own libvirt connection (no new
+ * connection per tick), so drop compat's "libvirt not asked" note. */
+static void set_versions(vgm_facts *f, agent_libvirt *virt)
 {
-	char buf[32];
+	size_t keep = 0;
 
-	snprintf(buf, sizeof(buf), "%llu.%llu.%llu", v / 1000000, (v / 1000) % 1000, v % 1000);
-	return json_string(buf);
-}
-
-/* Backend and board families from the inventory ("mdev"/"vf", ["A100"]). */
-static void facts_from_inventory(agent *a, json_t *o)
-{
-	_cleanup_(vgm_inventory_freep) vgm_inventory *inv = NULL;
-	json_t *boards = json_array();
-	const char *backend = NULL;
-	vgm_error err = { 0 };
-
-	if (vgm_inventory_load(a->host, &inv, &err) < 0) {
-		json_object_set_new(o, "inventory_error", json_string(vgm_error_message(&err)));
-		json_decref(boards);
+	agent_virt_versions(virt, &f->libvirt_version, &f->qemu_version);
+	if (!f->libvirt_version)
 		return;
+	for (size_t i = 0; i < f->n_notes; i++) {
+		if (strstr(f->notes[i], "libvirt"))
+			free(f->notes[i]);
+		else
+			f->notes[keep++] = f->notes[i];
 	}
-	for (size_t i = 0; i < inv->n_parents; i++) {
-		const vgm_parent *p = &inv->parents[i];
-		bool seen = false;
-
-		backend = vgm_backend_to_string(p->backend);
-		for (size_t j = 0; p->board && j < json_array_size(boards); j++)
-			seen |= STREQ(json_string_value(json_array_get(boards, j)), p->board);
-		if (p->board && !seen)
-			json_array_append_new(boards, json_string(p->board));
-	}
-	json_object_set_new(o, "backend", backend ? json_string(backend) : json_null());
-	json_object_set_new(o, "boards", boards);
-	json_object_set_new(o, "gpus", json_integer((json_int_t)inv->n_parents));
-	json_object_set_new(o, "driver_version",
-			    inv->driver_version ? json_string(inv->driver_version) : json_null());
+	f->n_notes = keep;
 }
 
 json_t *agent_facts_collect(agent *a, agent_libvirt *virt)
 {
 	_cleanup_free_ char *name = agent_host_name(a);
-	json_t *o = json_object();
-	struct utsname u;
-	unsigned long long lv = 0, qv = 0;
+	_cleanup_(vgm_facts_freep) vgm_facts *f = NULL;
+	vgm_error err = { 0 };
+	json_t *o;
 
-	if (!o)
+	if (vgm_facts_gather(a->host, name, NULL, &f, &err) < 0) {
+		log_warn("gathering host facts: %s", vgm_error_message(&err));
 		return NULL;
-	json_object_set_new(o, "host_name", json_string(name ? name : "?"));
-	json_object_set_new(o, "protocol_version", json_integer(VGM_WIRE_PROTOCOL));
-	json_object_set_new(o, "agent_version", json_string(VGM_VERSION));
-	if (uname(&u) == 0) {
-		json_object_set_new(o, "kernel_version", json_string(u.release));
-		json_object_set_new(o, "arch", json_string(u.machine));
 	}
 	if (virt)
-		agent_virt_versions(virt, &lv, &qv);
-	json_object_set_new(o, "libvirt_version", lv ? version_string(lv) : json_null());
-	json_object_set_new(o, "qemu_version", qv ? version_string(qv) : json_null());
-	json_object_set_new(o, "ecc_mode", json_null()); /* not exposed by the vGPU sysfs ABI */
-	json_object_set_new(o, "lab_mode", json_boolean(agent_lab_mode(a)));
-	facts_from_inventory(a, o);
+		set_versions(f, virt);
+	o = vgm_facts_to_json(f);
+	if (o) {
+		json_object_set_new(o, "agent_version", json_string(VGM_VERSION));
+		json_object_set_new(o, "lab_mode", json_boolean(agent_lab_mode(a)));
+	}
 	return o;
 }
 

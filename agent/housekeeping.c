@@ -6,8 +6,19 @@
  * hook events queued for that pass, and the facts cache.  A tick that fails
  * logs once and the next tick tries again; nothing here exits. */
 #include <string.h>
+#include <time.h>
 
 #include "routes.h"
+
+#define FACTS_EVERY_S 30
+
+static int64_t now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
 
 static json_t *report_json(const vgm_reconcile_report *r)
 {
@@ -116,6 +127,11 @@ void agent_housekeeping(agent *a)
 		agent_virt_sync(a);
 		process_events(a);
 	}
+	/* facts change rarely (driver upgrade, libvirt restart) and cost a full
+	 * inventory read: refresh them every FACTS_EVERY_S, not every tick */
+	if (a->facts && now_s() - a->facts_at < FACTS_EVERY_S)
+		return;
+	a->facts_at = now_s();
 	facts = agent_facts_collect(a, a->virt);
 	if (facts) {
 		pthread_mutex_lock(&a->lock);

@@ -137,8 +137,8 @@ static void dispatch(agent_request *req)
 {
 	if (req->body_too_large) {
 		agent_reply_errorf(req, 413, "payload_too_large",
-				   "request body is larger than %zu bytes; nothing was changed",
-				   req->body_limit);
+				   "request body is larger than %zu MiB; nothing was changed",
+				   req->body_limit >> 20);
 		return;
 	}
 	if (!content_type_ok(req)) {
@@ -333,20 +333,20 @@ static struct MHD_Daemon *mhd_start(struct agent_server *srv, int fd, vgm_error 
 
 	if (srv->peer)
 		d = MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL, on_request, srv,
+				     MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				     MHD_OPTION_LISTEN_SOCKET, fd,
 				     MHD_OPTION_HTTPS_MEM_CERT, srv->cert,
 				     MHD_OPTION_HTTPS_MEM_KEY, srv->key,
 				     MHD_OPTION_HTTPS_MEM_TRUST, srv->ca,
 				     MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-				     MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				     MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
 				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
 				     MHD_OPTION_END);
 	else
 		d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
+				     MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				     MHD_OPTION_LISTEN_SOCKET, fd,
 				     MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-				     MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				     MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
 				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
 				     MHD_OPTION_END);

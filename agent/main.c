@@ -91,13 +91,27 @@ static void reload(agent *a, int tfd)
 		 agent_log_level_name(a->cfg->log_level), a->cfg->lease_seconds);
 }
 
+/* The device layer's create, with the "claim-before-write" fault point:
+ * a device exists, the claim that wants it is not yet durable. */
+static int create_with_fault(void *ctx, vgm_host *h, const char *parent, const char *type_id,
+			     const char *uuid, char **out_id, vgm_error *err)
+{
+	int r = vgm_device_create(h, parent, type_id, uuid, out_id, err);
+
+	if (r >= 0)
+		agent_test_crash_point(ctx, "claim-before-write");
+	return r;
+}
+
 static int open_state(agent *a, vgm_error *err)
 {
+	vgm_store_devops devops = { .create = create_with_fault, .ctx = a };
 	vgm_store_opts opts = {
 		.host_name = a->cfg->host_name,
 		.remove_released = a->cfg->remove_released,
 		.in_use = !agent_config_no_libvirt(a->cfg) ? agent_in_use : NULL,
 		.in_use_ctx = a,
+		.devops = a->crash_at ? &devops : NULL,
 	};
 	vgm_reconcile_report rep = { 0 };
 	int r;
@@ -135,6 +149,7 @@ static void agent_stop(agent *a)
 	agent_pending_event *e, *next;
 
 	agent_http_stop(a);
+	log_debug("API servers stopped");
 	if (a->cfg && a->cfg->socket)
 		unlink(a->cfg->socket);
 	vgm_store_close(a->store);
@@ -151,6 +166,14 @@ static void agent_stop(agent *a)
 	}
 	agent_config_free(a->cfg);
 	pthread_mutex_destroy(&a->lock);
+}
+
+void agent_test_crash_point(agent *a, const char *point)
+{
+	if (!a->crash_at || !STREQ(a->crash_at, point))
+		return;
+	log_warn("VGPUMIG_TEST_CRASH_AT=%s: killing myself here (test fault point)", point);
+	raise(SIGKILL);
 }
 
 static int run_loop(agent *a, int sfd, int tfd)
@@ -223,6 +246,7 @@ int main(int argc, char **argv)
 
 	if (parse_args(argc, argv, &config, &check) < 0)
 		return 2;
+	a.crash_at = getenv("VGPUMIG_TEST_CRASH_AT");
 	if (agent_config_load(config, &a.cfg, &err) < 0) {
 		fprintf(stderr, "%s\n", vgm_error_message(&err));
 		return 1;

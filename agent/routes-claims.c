@@ -76,6 +76,7 @@ int route_claims_create(agent_request *req)
 			 w->domain_uuid, w->migration_id, w->source_host, vgm_error_message(&err));
 		return agent_reply_error(req, &err);
 	}
+	agent_test_crash_point(req->a, "claim-after-write");
 	log_info("claim %s for %s (migration %s, %zu vGPU(s)) held until %lld", c->claim_id,
 		 c->domain_name, c->migration_id, c->n_devices, (long long)c->expires_at);
 	return agent_reply_json(req, 201, agent_claim_json(c));
@@ -137,6 +138,7 @@ int route_claim_commit(agent_request *req)
 		return 0;
 	if (vgm_claims_commit(req->a->store, req->a->host, id, &err) < 0)
 		return agent_reply_error(req, &err);
+	agent_test_crash_point(req->a, "commit-after-write");
 	log_info("claim %s committed", id);
 	return reply_claim(req, id);
 }

@@ -51,7 +51,7 @@ static int build_map(const hook_ctx *h, const vgm_claim *c, vgm_idmap *map, size
 		}
 		if (!done)
 			return vgm_error_setr(err, EBUSY, "claim_mismatch",
-					      "vgpumig: claim %s for domain %s does not cover its vGPU %s; release the claim and start the migration again",
+					      "claim %s for domain %s does not cover its vGPU %s; release the claim and start the migration again",
 					      c->claim_id, h->d->name, id);
 	}
 	return 0;
@@ -96,7 +96,7 @@ static int claim_from_metadata(hook_ctx *h, vgm_claim **out, vgm_error *err)
 	for (size_t i = 0; i < h->n; i++) {
 		if (!h->v[i].profile_name)
 			return vgm_error_setr(err, ENOENT, "no_claim",
-					      "vgpumig: domain %s has vGPUs but no claim on %s and no vgpumig metadata for %s; start the migration with 'vgpumig migrate' or let the source agent record metadata",
+					      "domain %s has vGPUs but no claim on %s and no vgpumig metadata for %s; start the migration with 'vgpumig migrate' or let the source agent record metadata",
 					      h->d->name, host, h->v[i].id);
 		devs[i] = (vgm_claim_device_req){
 			.source_id = h->v[i].id,
@@ -128,14 +128,12 @@ static int hook_with_vgpus(hook_ctx *h)
 
 	if (!h->d->uuid || !vgm_uuid_valid(h->d->uuid))
 		return agent_reply_errorf(req, 400, "invalid_xml",
-					  "vgpumig: domain %s has vGPUs but no valid <uuid>",
+					  "domain %s has vGPUs but no valid <uuid>",
 					  h->d->name ? h->d->name : "?");
 	r = vgm_claims_find_by_domain(req->a->store, h->d->uuid, &c, &err);
 	if (r == -ENOENT) {
 		vgm_error_clear(&err);
 		if (claim_from_metadata(h, &c, &err) < 0) {
-			if (!strstr(err.message, "vgpumig:"))
-				vgm_error_prefix(&err, "vgpumig");
 			return agent_reply_error(req, &err);
 		}
 		log_info("hook: claimed %zu vGPU(s) for incoming domain %s from its metadata (claim %s)",
@@ -154,9 +152,9 @@ int route_hook_migrate_begin(agent_request *req)
 	int r;
 
 	if (!req->body || req->body_len == 0)
-		return agent_reply_errorf(req, 400, "invalid_xml", "vgpumig: the hook sent no domain XML");
+		return agent_reply_errorf(req, 400, "invalid_xml", "the hook sent no domain XML");
 	if (vgm_domxml_inspect(req->body, req->body_len, &d, &err) < 0) {
-		vgm_error_prefix(&err, "vgpumig: incoming domain XML");
+		vgm_error_prefix(&err, "incoming domain XML");
 		return agent_reply_error(req, &err);
 	}
 	h.d = d;
