@@ -238,6 +238,7 @@ static void add_gpu(emu *e, unsigned i)
 
 void emu_build_tree(emu *e)
 {
+	tree_mkdir_p(e->root, "/sys/class");
 	tree_mkdir_p(e->root, "/sys/bus/pci/drivers/nvidia");
 	tree_mkdir_p(e->root, PCI_BUS_DIR);
 	if (e->cat->layout != EMU_VENDOR_VF) {

@@ -39,8 +39,7 @@ vgpumig_types() {
 }
 mdevctl_devices() {
 	local out
-	out=$(mdevctl_in "$1" list --dumpjson)
-	[ -n "$out" ] || out='[]'
+	out=$(mdevctl_in "$1" list --dumpjson) || { echo "mdevctl list failed"; return 1; }
 	jq -S '[.[] | to_entries[] | .key as $p | .value[] | to_entries[] |
 		{id: .key, parent: $p, type_id: .value.mdev_type}] | sort_by(.id)' <<<"$out"
 }
@@ -126,6 +125,18 @@ emu_start l40s L40S
 L=$TMP/l40s
 VGPUMIG_SYSFS_ROOT=$L "$VGPUMIG" create --parent 0000:41:00.4 --type nvidia-1162 >/dev/null || fail "L40S create"
 agree $L "L40S with one 8Q"
+emu_stop l40s
+
+# ---- H100: the vendor VF interface has no mdev; mdevctl must see nothing ----
+emu_start h100 H100
+H=$TMP/h100
+VGPUMIG_SYSFS_ROOT=$H "$VGPUMIG" create --parent 0000:41:00.4 --type 1414 >/dev/null || fail "H100 create"
+check_eq "mdevctl sees no mdev parents on a VF-interface board" "[]" "$(mdevctl_types $H | jq -c .)"
+check_eq "mdevctl sees no mdevs" "[]" "$(mdevctl_devices $H | jq -c .)"
+check_eq "vgpumig sees no mdev parents either" "[]" "$(vgpumig_types $H | jq -c .)"
+check_eq "but vgpumig sees the VF vGPU" "vf 0000:41:00.4" \
+	"$(VGPUMIG_SYSFS_ROOT=$H "$VGPUMIG" devices --json | jq -r '.devices[] | "\(.kind) \(.id)"')"
+
 check "the host's own /sys never saw the emulated tree" test ! -e /sys/bus/mdev/devices/$U
 
 finish
