@@ -69,6 +69,7 @@ with Lab() as lab:
             claim_id = (r.json() or {}).get("claim_id")
             b.stop_agent()
         b.start_agent(env={"VGPUMIG_TEST_CRASH_AT": point})
+        known = set(b.mdevs())
         try:
             if point == "commit-after-write":
                 r = b.peer("POST", f"/v1/claims/{claim_id}/commit", {}, as_host=a, timeout=20)
@@ -80,6 +81,7 @@ with Lab() as lab:
         check(answered is None, f"{point}: the request got no reply (got {answered})")
         rc = wait_dead(b)
         check(rc in (-signal.SIGKILL, 137), f"{point}: the agent died by SIGKILL (rc {rc})")
+        stray = sorted(set(b.mdevs()) - known)  # made by the request that crashed
 
         b.start_agent()
         p = b.cli("gc")
@@ -92,7 +94,10 @@ with Lab() as lab:
             check(not mine, f"{point}: no claim survives a crash before it was written")
             r = b.peer("POST", "/v1/claims", body, as_host=a)
             check(r.status == 201, f"{point}: the retry claims afresh (got {r})")
-            outcome = "no claim; retry claims"
+            check(not (set(stray) & set(b.mdevs())) - {m["target_id"] for c in live_claims(b)
+                                                        for m in (c.get("mapping") or [])},
+                  f"{point}: the {len(stray)} device(s) made before the crash are gone or owned")
+            outcome = f"no claim, {len(stray)} stray dev removed; retry ok"
         elif point == "claim-after-write":
             check(len(mine) == 1 and mine[0].get("state") == "held",
                   f"{point}: the durable claim is held after restart ({mine})")
@@ -130,5 +135,5 @@ with Lab() as lab:
 
 print("\ncrash-safety matrix (step x outcome):")
 for row in matrix:
-    print(f"  {row[0]:<20} {row[1]:<32} {row[2]}")
+    print(f"  {row[0]:<20} {row[1]:<40} {row[2]}")
 finish()
