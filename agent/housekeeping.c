@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "metrics.h"
 #include "routes.h"
 
 #define FACTS_EVERY_S 30
@@ -107,6 +108,7 @@ static void process_events(agent *a)
 		} else if (n) {
 			log_info("domain %s (%s) left this host: released %zu vGPU assignment(s)",
 				 e->domain_name, e->domain_uuid, n);
+			agent_metrics_migration(a->metrics, "outgoing_succeeded");
 		}
 		free(e->domain_uuid);
 		free(e->domain_name);
@@ -122,6 +124,8 @@ void agent_housekeeping(agent *a)
 
 	if (reconcile_logged(a, &rep, &err) < 0)
 		log_error("reconcile: %s", vgm_error_message(&err));
+	for (size_t i = 0; i < rep.expired; i++)
+		agent_metrics_migration(a->metrics, "incoming_expired");
 	vgm_reconcile_report_clear(&rep);
 	if (a->virt) {
 		agent_virt_sync(a);

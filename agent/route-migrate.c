@@ -517,14 +517,66 @@ static int step_inspect(job *j, vgm_error *err)
 	return 0;
 }
 
-/* The target answers, speaks our protocol, and the domain can move at all. */
+/* The target's vGPU profiles (GET /v1/types on its peer API); the strings
+ * point into *types, which the caller keeps. */
+static int peer_offered(job *j, json_t **types, vgm_profile_ref **out, size_t *n, vgm_error *err)
+{
+	int r = vgm_client_json(j->peer, "GET", "/v1/types", NULL, NULL, types, err);
+	if (r < 0)
+		return r;
+	json_t *arr = json_object_get(*types, "profiles"), *it;
+	size_t i;
+	*n = 0;
+	if (!json_is_array(arr) || json_array_size(arr) > 4096)
+		return vgm_error_setr(err, EPROTO, "bad_reply", "%s sent no usable profile list",
+				      j->m->to);
+	if (!(*out = calloc(json_array_size(arr) + 1, sizeof(**out))))
+		return vgm_error_set(err, ENOMEM, "out of memory");
+	json_array_foreach(arr, i, it) {
+		const char *name = json_string_value(json_object_get(it, "name"));
+		json_int_t fb = json_integer_value(json_object_get(it, "framebuffer_bytes"));
+		json_int_t av = json_integer_value(json_object_get(it, "available"));
+		if (name && fb >= 0 && av >= 0 && av <= 1000000)
+			(*out)[(*n)++] = (vgm_profile_ref){ name, (uint64_t)fb, (unsigned)av };
+	}
+	return 0;
+}
+
+/* lib/compat's checks on both hosts' facts, the domain and the profiles. */
+static int run_compat(job *j, const vgm_facts *tf, vgm_error *err)
+{
+	json_t *mine = agent_facts_get(j->a), *types = NULL;
+	_cleanup_(vgm_facts_freep) vgm_facts *sf = NULL;
+	_cleanup_(vgm_check_list_freep) vgm_check_list *l = NULL;
+	_cleanup_free_ vgm_profile_ref *offered = NULL;
+	_cleanup_free_ vgm_profile_ref *wanted = calloc(j->p.n + 1, sizeof(*wanted));
+	size_t n_offered = 0;
+	int r = mine ? vgm_facts_from_json(mine, &sf, err) : vgm_error_set(err, ENOMEM, "out of memory");
+	if (r >= 0 && !wanted)
+		r = vgm_error_set(err, ENOMEM, "out of memory");
+	if (r >= 0 && j->p.n)
+		r = peer_offered(j, &types, &offered, &n_offered, err);
+	for (size_t i = 0; r >= 0 && i < j->p.n; i++)
+		wanted[i] = (vgm_profile_ref){ j->p.v[i].profile_name ? j->p.v[i].profile_name : "",
+					       j->p.v[i].framebuffer_bytes, 0 };
+	vgm_check_input in = { sf, tf, j->p.info, wanted, j->p.n, offered, n_offered, false };
+	if (r >= 0)
+		r = vgm_compat_check(&in, &l, err);
+	for (size_t i = 0; r >= 0 && i < l->n; i++)
+		if (!l->items[i].ok) {
+			r = vgm_error_setr(err, EINVAL, l->items[i].code, "%s", l->items[i].message);
+			break;
+		}
+	json_decref(mine);
+	json_decref(types);
+	return r;
+}
+
+/* The target answers, speaks our protocol, and lib/compat finds nothing
+ * that stops the migration (versions, driver, ECC, board, profile, vIOMMU). */
 static int step_check(job *j, vgm_error *err)
 {
 	set_phase(j->m, "checking");
-	if (j->p.info->viommu)
-		return vgm_error_setr(err, EINVAL, "viommu_present",
-				      "domain '%s' has a vIOMMU, which blocks VFIO migration; remove <iommu> from its XML",
-				      j->m->domain);
 	int r = vgm_client_new_tls(j->c.peer_address, j->c.tls_cert, j->c.tls_key, j->c.tls_ca,
 				   &j->peer, err);
 	if (r < 0)
@@ -539,12 +591,10 @@ static int step_check(job *j, vgm_error *err)
 	_cleanup_(vgm_facts_freep) vgm_facts *tf = NULL;
 	r = vgm_facts_from_json(facts, &tf, err);
 	json_decref(facts);
+	if (r >= 0)
+		r = run_compat(j, tf, err);
 	if (r < 0)
 		return r;
-	if (tf->protocol_version != VGM_PROTOCOL_VERSION)
-		return vgm_error_setr(err, EPROTO, "protocol_unsupported",
-				      "%s speaks vgpumig protocol %u, this host %u; upgrade the older agent",
-				      j->m->to, tf->protocol_version, VGM_PROTOCOL_VERSION);
 	journal(j, "check", "ok", NULL);
 	return 0;
 }

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "api/wire.h"
+#include "metrics.h"
 #include "routes.h"
 #include "util/validate.h"
 #include "vgpus.h"
@@ -184,6 +185,7 @@ static const char *event_started(agent *a, const vgm_wire_hook_event *e, vgm_err
 	if (r < 0 || vgm_claims_commit(a->store, a->host, c->claim_id, err) < 0)
 		return NULL;
 	log_info("hook: domain %s started here: claim %s committed", e->domain_name, c->claim_id);
+	agent_metrics_migration(a->metrics, "incoming_committed");
 	return "committed";
 }
 
@@ -205,6 +207,7 @@ static const char *event_stopped(agent *a, const vgm_wire_hook_event *e, vgm_err
 			return NULL;
 		log_info("hook: domain %s stopped before its claim %s was committed: released",
 			 e->domain_name, c->claim_id);
+		agent_metrics_migration(a->metrics, "incoming_failed");
 		return "released_claim";
 	}
 	if (a->virt) {
