@@ -126,7 +126,7 @@ static int check_open(const tree_node *n, int flags)
 	if (n->kind == TREE_DIR)
 		return acc == O_RDONLY ? 0 : -EISDIR;
 	if (n->kind != TREE_ATTR)
-		return -ELOOP;
+		return -ELOOP; /* the kernel follows links before open; not reached */
 	bool can_read = (n->mode & 0444) && (n->show || n->text);
 	bool can_write = (n->mode & 0222) && n->store;
 	if ((acc == O_RDONLY || acc == O_RDWR) && !can_read)

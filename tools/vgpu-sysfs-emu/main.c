@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "emu.h"
+#include "vgm-config.h"
 #include "fuse-ops.h"
 #include "xalloc.h"
 
@@ -38,44 +39,51 @@ static void usage(FILE *f)
 		emu_catalog_names());
 }
 
-/* Take "--name VALUE" or "--name=VALUE" at argv[*i]; true if it matched. */
-static bool take_opt(int argc, char **argv, int *i, const char *name, const char **out)
+/* Match "--name VALUE" or "--name=VALUE" at argv[*i]: 0 if it is another
+ * argument, 1 when taken (*out set, *i past the value), -1 if the value is
+ * missing. */
+static int take_opt(int argc, char **argv, int *i, const char *name, const char **out)
 {
 	size_t n = strlen(name);
 	if (strncmp(argv[*i], name, n) != 0)
-		return false;
+		return 0;
 	if (argv[*i][n] == '=') {
 		*out = argv[*i] + n + 1;
-		return true;
+		return 1;
 	}
 	if (argv[*i][n] != '\0')
-		return false;
-	*out = *i + 1 < argc ? argv[++*i] : NULL;
-	return true;
+		return 0;
+	if (*i + 1 >= argc)
+		return -1;
+	*out = argv[++*i];
+	return 1;
 }
 
 /* Split argv into our options and libfuse's; returns 0, or 2 on usage error. */
 static int parse_args(int argc, char **argv, emu_opts *o, int *fargc, char **fargv)
 {
+	static const char *const names[] = { "--catalog", "--gpus", "--driver-version", "--ecc" };
+	const char **slots[] = { &o->catalog, &o->gpus, &o->driver_version, &o->ecc };
 	*fargc = 0;
 	fargv[(*fargc)++] = argv[0];
 	for (int i = 1; i < argc; i++) {
-		const char *v = NULL;
 		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
 			exit(0);
 		}
-		if (take_opt(argc, argv, &i, "--catalog", &o->catalog) ||
-		    take_opt(argc, argv, &i, "--gpus", &o->gpus) ||
-		    take_opt(argc, argv, &i, "--driver-version", &o->driver_version) ||
-		    take_opt(argc, argv, &i, "--ecc", &o->ecc)) {
-			v = argv[i];
-			if (!v || (v[0] == '-' && v[1] == '-' && strchr(argv[i - 1], '=') == NULL &&
-				   v == argv[i - 1]))
-				return 2;
-			continue;
+		if (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0) {
+			printf("vgpu-sysfs-emu %s (libfuse %s)\n", VGM_VERSION, fuse_pkgversion());
+			exit(0);
 		}
-		fargv[(*fargc)++] = argv[i];
+		int taken = 0;
+		for (size_t k = 0; k < sizeof(names) / sizeof(names[0]) && !taken; k++)
+			taken = take_opt(argc, argv, &i, names[k], slots[k]);
+		if (taken < 0) {
+			fprintf(stderr, "vgpu-sysfs-emu: %s needs a value\n", argv[i]);
+			return 2;
+		}
+		if (!taken)
+			fargv[(*fargc)++] = argv[i];
 	}
 	fargv[*fargc] = NULL;
 	return 0;
@@ -138,11 +146,6 @@ static int serve(struct fuse_args *args, emu *e)
 	int r = 1;
 	if (fuse_parse_cmdline(args, &opts) != 0)
 		return 2;
-	if (opts.show_version) {
-		printf("vgpu-sysfs-emu (libfuse %s)\n", fuse_pkgversion());
-		free(opts.mountpoint);
-		return 0;
-	}
 	if (!opts.mountpoint) {
 		fprintf(stderr, "vgpu-sysfs-emu: no MOUNTPOINT given\n");
 		usage(stderr);

@@ -204,5 +204,8 @@ daemon_gone() {
 check "daemon exits after unmount" daemon_gone
 check_eq "bad catalog is a usage error" 2 "$("$EMU_BIN" --catalog X $D >/dev/null 2>&1; echo $?)"
 check_eq "bad --gpus is a usage error" 2 "$("$EMU_BIN" --catalog A100 --gpus 0 $D >/dev/null 2>&1; echo $?)"
+check_eq "--catalog without a value is a usage error" 2 "$("$EMU_BIN" $D --catalog >/dev/null 2>&1; echo $?)"
+check_eq "no mount point is a usage error" 2 "$("$EMU_BIN" --catalog M10 >/dev/null 2>&1; echo $?)"
+check "--version" grep -q '^vgpu-sysfs-emu [0-9]' <<<"$("$EMU_BIN" --version)"
 
 finish
