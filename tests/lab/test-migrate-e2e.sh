@@ -176,7 +176,7 @@ scenario_fastdirty() {
 	local ok=0 rc=0
 	need_lab || return 1
 	if ! vs A dominfo hot >/dev/null 2>&1; then
-		"$LAB" define A hot --vgpus 1 --memory 128 --dirty-size 64 --dirty-rate 32 >/dev/null || return 1
+		"$LAB" define A hot --vgpus 1 --memory 192 --dirty-size 48 --dirty-rate 32 >/dev/null || return 1
 	fi
 	migrate A B hot --bandwidth 4M --max-downtime 300ms --timeout 60s && rc=0 || rc=$?
 	if [ "$rc" = 0 ]; then
