@@ -41,7 +41,7 @@
 #define MIG_KEEP_FINISHED 64
 #define MIG_DEFAULT_LINK_BPS (1024.0 * 1024 * 1024) /* assumed when nothing was measured */
 #define MIG_DIRTY_FRESH_S 60
-#define MIG_PEER_TIMEOUT_MS 5000L
+#define MIG_PEER_TIMEOUT_MS 60000L /* claims queue behind each other on a busy target */
 
 typedef struct mig {
 	struct mig *next;
@@ -581,7 +581,7 @@ static int step_check(job *j, vgm_error *err)
 				   &j->peer, err);
 	if (r < 0)
 		return r;
-	vgm_client_set_timeouts(j->peer, 2000, MIG_PEER_TIMEOUT_MS);
+	vgm_client_set_timeouts(j->peer, 5000, MIG_PEER_TIMEOUT_MS);
 	json_t *facts = NULL;
 	r = vgm_client_json(j->peer, "GET", "/v1/host", NULL, NULL, &facts, err);
 	if (r < 0) {

@@ -3,7 +3,7 @@
 #
 # Needs a lab that is up (tests/lab/lab up; VGPUMIG_LAB_DIR / VGPUMIG_BUILD as
 # for the lab).  For each guest dirty rate D in $DIRTY (MiB/s) it defines a VM
-# "acc" on hostA (128 MiB, the dirtier rewriting a 96 MiB buffer at D), then
+# "acc" on hostA (256 MiB, the dirtier rewriting a 160 MiB buffer at D), then
 # for each bandwidth B in $BW (MiB/s) migrates it with
 #   vgpumig migrate acc --to OTHER --bandwidth B --max-downtime 1s --force --json
 # alternating hostA -> hostB -> hostA, and appends one line per run to
@@ -16,9 +16,9 @@ export VGPUMIG_BUILD=$BUILD
 LAB=$SRC/tests/lab/lab
 CLI=$BUILD/cli/vgpumig
 OUT=${1:-$(mktemp /tmp/plan-accuracy.XXXXXX.jsonl)}
-DIRTY=${DIRTY:-"0 4 12"}
-BW=${BW:-"8 16 32"}
-SIZE=96
+DIRTY=${DIRTY:-"0 4 10"}
+BW=${BW:-"12 24 48"}
+SIZE=160
 VM=acc
 
 "$LAB" status >/dev/null 2>&1 || { echo "plan-accuracy: the lab is not up (tests/lab/lab up)" >&2; exit 1; }
@@ -37,7 +37,7 @@ trap drop_vm EXIT
 : >"$OUT"
 for d in $DIRTY; do
 	drop_vm
-	"$LAB" define A $VM --vgpus 1 --memory 128 --dirty-size $SIZE --dirty-rate "$d" >/dev/null || exit 1
+	"$LAB" define A $VM --vgpus 1 --memory 256 --dirty-size $SIZE --dirty-rate "$d" >/dev/null || exit 1
 	sleep 5 # let the dirtier make its first pass over the buffer
 	for b in $BW; do
 		h=$(where)
