@@ -618,6 +618,13 @@ static int step_claim(job *j, vgm_error *err)
 		return vgm_error_set(err, ENOMEM, "out of memory");
 	json_t *reply = NULL;
 	int r = vgm_client_json(j->peer, "POST", "/v1/claims", body, NULL, &reply, err);
+	/* A claim is idempotent per migration id: after a timeout the target may
+	 * hold it already, so ask again rather than leave it to its lease. */
+	for (int retry = 0; r < 0 && retry < 2 && STREQ(err->reason, "agent_timeout"); retry++) {
+		journal(j, "claim", "retry", err->message);
+		vgm_error_clear(err);
+		r = vgm_client_json(j->peer, "POST", "/v1/claims", body, NULL, &reply, err);
+	}
 	json_decref(body);
 	if (r < 0)
 		return r;
