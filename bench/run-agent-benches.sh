@@ -10,19 +10,32 @@
 #   bench-claim-tls  claim+release round trips over mutual TLS, then 256
 #                    concurrent claims
 # Everything it starts is stopped by pid, the mount undone and the dir removed.
-# RUNS (default 500) sets the hook runs.  Numbers only, no pass/fail.
+# Environment: RUNS (hook runs, 500), CLAIM_RUNS (claim round trips, 100),
+# CONCURRENT (256), CATALOG/GPUS/PROFILE/TYPE/FB_MIB (the emulated host and the
+# profile claimed; default L40S x8, "NVIDIA L40S-1B", the only catalog with room
+# for 256; A100 2 "NVIDIA A100-4C" nvidia-471 4096 gives a small, fast host).
+# Numbers only, no pass/fail.
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "${1:-$SRC/build}" && pwd)
 RUNS=${RUNS:-500}
+CLAIM_RUNS=${CLAIM_RUNS:-100}
+CONCURRENT=${CONCURRENT:-256}
+CATALOG=${CATALOG:-L40S}
+GPUS=${GPUS:-8}
+PROFILE=${PROFILE:-NVIDIA L40S-1B}
+TYPE=${TYPE:-nvidia-1155}
+FB_MIB=${FB_MIB:-1024}
 T=$(mktemp -d /tmp/vgm-bench-XXXXXX)
 EMU_PID= AGENT_PID=
 
 cleanup() {
 	[ -n "$AGENT_PID" ] && kill "$AGENT_PID" 2>/dev/null && wait "$AGENT_PID" 2>/dev/null
 	if [ -n "$EMU_PID" ]; then
-		fusermount3 -u -z "$T/sysfs" 2>/dev/null || true
+		fusermount3 -u "$T/sysfs" 2>/dev/null || fusermount3 -u -z "$T/sysfs" 2>/dev/null || true
+		for _ in $(seq 50); do kill -0 "$EMU_PID" 2>/dev/null || break; sleep 0.1; done
+		kill "$EMU_PID" 2>/dev/null || true
 		wait "$EMU_PID" 2>/dev/null || true
 	fi
 	rm -rf "$T"
@@ -41,7 +54,7 @@ wait_for() { # wait_for SECONDS COMMAND...
 
 "$SRC/scripts/mkcerts" "$T/certs" host-a host-b
 mkdir -p "$T/sysfs" "$T/state"
-"$BUILD/tools/vgpu-sysfs-emu" --catalog L40S --gpus 8 --driver-version 550.90.05 -f "$T/sysfs" &
+"$BUILD/tools/vgpu-sysfs-emu" --catalog "$CATALOG" --gpus "$GPUS" --driver-version 550.90.05 -f "$T/sysfs" >"$T/emu.log" 2>&1 &
 EMU_PID=$!
 wait_for 10 test -d "$T/sysfs/sys/class/mdev_bus"
 
@@ -70,13 +83,13 @@ wait_for 30 curl -sf --unix-socket "$T/b.sock" http://localhost/v1/host || { cat
 # ~100 KB domains: many disks and NICs, one L40S-1B vGPU (or none).
 DOM_UUID=8f0c7a52-3b1e-4d6a-9c2f-5e7d1b3a9c01
 SRC_VGPU=0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9
-python3 - "$T" "$DOM_UUID" "$SRC_VGPU" <<'EOF'
+python3 - "$T" "$DOM_UUID" "$SRC_VGPU" "$PROFILE" "$TYPE" "$FB_MIB" <<'EOF'
 import sys
-t, dom, vgpu = sys.argv[1:4]
+t, dom, vgpu, profile, type_id, fb_mib = sys.argv[1:7]
 def domain(with_vgpu):
     meta = (f"  <metadata>\n    <vgpumig:vgpus xmlns:vgpumig='http://vgpumig.dev/xmlns/domain/1'>\n"
-            f"      <vgpumig:vgpu id='{vgpu}' kind='mdev' profile='NVIDIA L40S-1B' type='nvidia-1155' "
-            f"framebuffer='1073741824'/>\n    </vgpumig:vgpus>\n  </metadata>\n") if with_vgpu else ""
+            f"      <vgpumig:vgpu id='{vgpu}' kind='mdev' profile='{profile}' type='{type_id}' "
+            f"framebuffer='{int(fb_mib) << 20}'/>\n    </vgpumig:vgpus>\n  </metadata>\n") if with_vgpu else ""
     devs = []
     i = 0
     while sum(map(len, devs)) < 100 * 1024:
@@ -102,9 +115,10 @@ curl -sf --cert "$T/certs/host-a.pem" --key "$T/certs/host-a-key.pem" --cacert "
 	-H 'Content-Type: application/json' "https://127.0.0.1:$PORT/v1/claims" -d @- >/dev/null <<EOF
 {"migration_id": "bench-hook", "domain_uuid": "$DOM_UUID", "domain_name": "bench-vm",
  "source_host": "host-a", "devices": [{"source_id": "$SRC_VGPU", "kind": "mdev",
- "profile_name": "NVIDIA L40S-1B", "framebuffer_bytes": 1073741824, "type_id": "nvidia-1155"}]}
+ "profile_name": "$PROFILE", "framebuffer_bytes": $((FB_MIB << 20)), "type_id": "$TYPE"}]}
 EOF
 
+echo "== host: $CATALOG x$GPUS, profile $PROFILE; load: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
 echo "== vGPU domain with a claim (agent round trip + rewrite)"
 "$BUILD/bench/bench-hook" --hook "$BUILD/hook/vgpumig-hook" --socket "$T/b.sock" \
 	--xml "$T/vgpu.xml" --runs "$RUNS" --domain bench-vm
@@ -113,4 +127,5 @@ echo "== domain without vGPU (passed through by the hook itself)"
 	--xml "$T/plain.xml" --runs "$RUNS" --domain bench-vm
 echo "== claims over mutual TLS"
 "$BUILD/bench/bench-claim-tls" --peer "127.0.0.1:$PORT" --cert "$T/certs/host-a.pem" \
-	--key "$T/certs/host-a-key.pem" --ca "$T/certs/ca.pem" --runs 300 --concurrent 256
+	--key "$T/certs/host-a-key.pem" --ca "$T/certs/ca.pem" --runs "$CLAIM_RUNS" \
+	--concurrent "$CONCURRENT" --profile "$PROFILE" --type "$TYPE" --fb-mib "$FB_MIB"
