@@ -17,7 +17,7 @@ import time
 import uuid
 import xml.etree.ElementTree as ET
 
-from agentlab import CLI, DATA, METADATA_NS, SRC, Lab, check, claim_body, device, finish
+from agentlab import CLI, DATA, HOOK, METADATA_NS, SRC, Lab, check, claim_body, device, finish
 
 TEMPLATE = open(os.path.join(DATA, "vgpu.xml.in")).read()
 NOVGPU = open(os.path.join(DATA, "novgpu.xml"), "rb").read()
@@ -132,6 +132,25 @@ with Lab() as lab:
     check(p.returncode == 1 and one_line(p.stderr) and b"A100-40C" in p.stderr,
           f"no capacity: exit 1, one line naming the profile ({p.stderr!r})")
     check(b.mdevs() == before, "no capacity: nothing created on B")
+
+    # --- options from the hook's config file instead of the environment ---
+    conf = os.path.join(lab.dir, "hook.conf")
+    with open(conf, "w") as f:
+        f.write(f"# test\nsocket = {b.socket}\ntimeout_ms = 5000\nunknown_key = 1\n")
+    p = b.hook("gpu-vm-1", "migrate", "begin", xml1, env={"VGPUMIG_SOCKET": "", "VGPUMIG_HOOK_CONFIG": conf})
+    check(p.returncode == 0 and hostdev_uuids(p.stdout) == [t1], "socket taken from VGPUMIG_HOOK_CONFIG's file")
+    p = b.hook("gpu-vm-1", "migrate", "begin", xml1,
+               env={"VGPUMIG_SOCKET": "/nonexistent.sock", "VGPUMIG_HOOK_CONFIG": conf})
+    check(p.returncode == 1 and b"/nonexistent.sock" in p.stderr, "the environment wins over the file")
+
+    # --- scripts/install-hook puts it where libvirt looks ---
+    qd = os.path.join(lab.dir, "hooks/qemu.d")
+    ip = subprocess.run([os.path.join(SRC, "scripts/install-hook"), "--hook", HOOK, qd], capture_output=True)
+    inst = os.path.join(qd, "vgpumig-hook")
+    check(ip.returncode == 0 and os.access(inst, os.X_OK) and open(inst, "rb").read() == open(HOOK, "rb").read(),
+          f"install-hook installs an executable copy ({ip.stderr!r})")
+    ip = subprocess.run([os.path.join(SRC, "scripts/install-hook"), "--hook", HOOK, qd], capture_output=True)
+    check(ip.returncode == 0 and os.listdir(qd) == ["vgpumig-hook"], "installing again replaces it, nothing else left")
 
     # --- other operations: nothing printed, never a failure ---
     for op, sub in (("prepare", "begin"), ("start", "begin"), ("started", "begin"),

@@ -8,12 +8,14 @@ Both: malformed JSON, oversized bodies, unknown profiles, path tricks in ids
 and paths get a 4xx with {"code","message"}, and claims and sysfs are the same
 before and after.
 """
+import hashlib
 import json
 import os
+import subprocess
 import ssl
 import uuid
 
-from agentlab import Lab, check, claim_body, device, finish
+from agentlab import MKCERTS, Lab, check, claim_body, device, finish
 
 
 def snapshot(h):
@@ -53,6 +55,17 @@ with Lab() as lab:
     check(p.returncode == 1 and p.stdout == "", "user nobody cannot run gc")
     os.chmod(b.socket, st.st_mode & 0o777)
     check(snapshot(b) == base, "wrong uid: no state change")
+
+    # --- scripts/mkcerts is idempotent ---
+    def digests():
+        out = {}
+        for root, _, files in os.walk(lab.certs):
+            for f in files:
+                out[os.path.join(root, f)] = hashlib.sha256(open(os.path.join(root, f), "rb").read()).hexdigest()
+        return out
+    before_certs = digests()
+    mk = subprocess.run([MKCERTS, lab.certs, "host-a", "host-b"], capture_output=True)
+    check(mk.returncode == 0 and digests() == before_certs, "mkcerts run again changes no file")
 
     # --- peer API: certificates ---
     def refused(**kw):
