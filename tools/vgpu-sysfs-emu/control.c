@@ -8,6 +8,9 @@
  *                       with EBUSY until "clear" or "unbusy-remove ID"
  *   unbusy-remove ID
  *   clear               forget every injected fault
+ *   ecc on|off [PF]     set the ECC mode shown in the information file of
+ *                       physical GPU PF, or of every GPU (state, not a
+ *                       fault: "clear" keeps it; not shown when reading)
  * Reading the file gives the state in the same words: a "fail-create"
  * line (ERRNO or none) and one "busy-remove ID" line per busy id.
  * A malformed command fails the write with EINVAL and changes nothing. */
@@ -109,14 +112,34 @@ static int set_busy(emu *e, const char *id, bool busy)
 	return 0;
 }
 
+static int set_ecc(emu *e, const char *mode, const char *gpu)
+{
+	bool on = strcmp(mode, "on") == 0;
+	bool found = false;
+	if (!on && strcmp(mode, "off") != 0)
+		return -EINVAL;
+	for (unsigned i = 0; i < e->n_gpus; i++) {
+		if (gpu && strcasecmp(gpu, e->gpus[i].addr) != 0)
+			continue;
+		e->gpus[i].ecc = on;
+		found = true;
+	}
+	return found ? 0 : -EINVAL;
+}
+
 static int run_command(emu *e, char *line)
 {
 	char *save = NULL;
 	char *cmd = strtok_r(line, " \t\r", &save);
 	char *arg = strtok_r(NULL, " \t\r", &save);
+	char *arg2 = strtok_r(NULL, " \t\r", &save);
 	if (!cmd)
 		return 0; /* blank line */
 	if (strtok_r(NULL, " \t\r", &save))
+		return -EINVAL;
+	if (strcmp(cmd, "ecc") == 0 && arg)
+		return set_ecc(e, arg, arg2);
+	if (arg2)
 		return -EINVAL;
 	if (strcmp(cmd, "clear") == 0 && !arg) {
 		e->fail_create_errno = 0;
@@ -134,14 +157,17 @@ static int run_command(emu *e, char *line)
 	return -EINVAL;
 }
 
-/* Apply every line or none: run on a copy of the fault state first. */
+/* Apply every line or none: a bad line restores the state saved before. */
 static int store_control(tree_node *n, const char *buf, size_t len)
 {
 	emu *e = n->data;
 	int saved_fail = e->fail_create_errno;
 	unsigned saved_n = e->n_busy;
 	char saved_busy[EMU_MAX_BUSY][37];
+	bool *saved_ecc = xcalloc(e->n_gpus, sizeof(bool));
 	memcpy(saved_busy, e->busy, sizeof(saved_busy));
+	for (unsigned i = 0; i < e->n_gpus; i++)
+		saved_ecc[i] = e->gpus[i].ecc;
 	char *text = xstrndup(buf, len), *save = NULL;
 	int r = 0;
 	for (char *line = strtok_r(text, "\n", &save); line && r == 0;
@@ -152,7 +178,10 @@ static int store_control(tree_node *n, const char *buf, size_t len)
 		e->fail_create_errno = saved_fail;
 		e->n_busy = saved_n;
 		memcpy(e->busy, saved_busy, sizeof(saved_busy));
+		for (unsigned i = 0; i < e->n_gpus; i++)
+			e->gpus[i].ecc = saved_ecc[i];
 	}
+	free(saved_ecc);
 	return r;
 }
 

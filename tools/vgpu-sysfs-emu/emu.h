@@ -30,10 +30,12 @@ typedef struct emu_instance emu_instance;
 typedef struct emu emu;
 
 struct emu_gpu {
+	emu *emu;
 	char addr[13];
 	unsigned index;
 	int active_profile; /* index into the catalog's profiles, -1 when empty */
 	unsigned used;      /* instances on this GPU */
+	bool ecc;           /* ECC mode shown in its information file */
 };
 
 /* A PCI function that can hold vGPUs: the GPU itself (M10) or one VF. */
@@ -65,7 +67,6 @@ struct emu {
 	pthread_mutex_t lock;
 	const emu_catalog *cat;
 	char *driver_version;
-	bool ecc;
 	time_t started; /* mtime of every node */
 	tree_node *root;
 	emu_gpu *gpus;

@@ -44,13 +44,14 @@ emu *emu_new(const emu_catalog *cat, unsigned n_gpus, const char *driver_version
 	pthread_mutex_init(&e->lock, NULL);
 	e->cat = cat;
 	e->driver_version = xstrdup(driver_version);
-	e->ecc = ecc;
 	e->started = time(NULL);
 	e->n_gpus = n_gpus;
 	e->gpus = xcalloc(n_gpus, sizeof(*e->gpus));
 	for (unsigned i = 0; i < n_gpus; i++) {
+		e->gpus[i].emu = e;
 		e->gpus[i].index = i;
 		e->gpus[i].active_profile = -1;
+		e->gpus[i].ecc = ecc;
 		emu_catalog_gpu_addr(cat, i, e->gpus[i].addr);
 	}
 	emu_add_parents(e);

@@ -180,17 +180,24 @@ static tree_node *add_pci_function(emu *e, const char *bridge, const char *addr,
 	return dir;
 }
 
-static void add_gpu_info(emu *e, const emu_gpu *g)
+/* The driver's per-GPU information file, plus an "ECC Mode:" line (ours). */
+static char *show_gpu_info(tree_node *n)
+{
+	emu_gpu *g = n->data;
+	emu *e = g->emu;
+	return xasprintf("Model: \t\t %s\nIRQ:   \t\t %u\nGPU UUID: \t GPU-6e1f0c2a-%04x-4b7d-9a3e-"
+			 "5f2c8d1b%04x\nVideo BIOS: \t 92.00.45.00.06\nBus Type: \t PCIe\n"
+			 "DMA Size: \t 47 bits\nDMA Mask: \t 0x7fffffffffff\nBus Location: \t %s\n"
+			 "Device Minor: \t %u\nGPU Excluded:\t No\nECC Mode: \t %s\n",
+			 e->cat->model, 120 + g->index, g->index, g->index, g->addr, g->index,
+			 g->ecc ? "Enabled" : "Disabled");
+}
+
+static void add_gpu_info(emu *e, emu_gpu *g)
 {
 	char *dir = xasprintf("/proc/driver/nvidia/gpus/%s", g->addr);
 	tree_node *d = tree_mkdir_p(e->root, dir);
-	tree_add_text(d, "information",
-		      "Model: \t\t %s\nIRQ:   \t\t %u\nGPU UUID: \t GPU-6e1f0c2a-%04x-4b7d-9a3e-"
-		      "5f2c8d1b%04x\nVideo BIOS: \t 92.00.45.00.06\nBus Type: \t PCIe\n"
-		      "DMA Size: \t 47 bits\nDMA Mask: \t 0x7fffffffffff\nBus Location: \t %s\n"
-		      "Device Minor: \t %u\nGPU Excluded:\t No\nECC Mode: \t %s\n",
-		      e->cat->model, 120 + g->index, g->index, g->index, g->addr, g->index,
-		      e->ecc ? "Enabled" : "Disabled");
+	tree_add_attr(d, "information", 0444, show_gpu_info, NULL, g);
 	free(dir);
 }
 

@@ -10,8 +10,18 @@ U1=11111111-2222-3333-4444-555555555555
 U2=22222222-2222-3333-4444-555555555555
 U3=33333333-2222-3333-4444-555555555555
 
-# write FILE VALUE: one write(2) like `echo`; prints the error text on failure.
+# write FILE VALUE: `echo VALUE > FILE`; prints the error text on failure.
 write() { (printf '%s\n' "$2" >"$1") 2>&1 | sed 's/.*: //'; }
+# write1 FILE TEXT: TEXT in exactly one write(2) (bash writes line by line);
+# prints the error text on failure.
+write1() {
+	python3 -c 'import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY)
+try:
+    os.write(fd, sys.argv[2].encode())
+except OSError as e:
+    print(e.strerror)' "$1" "$2"
+}
 
 # ---- A100: mdev on SR-IOV VFs ----
 emu_start a100 A100 --gpus 2 --driver-version 535.183.04
@@ -104,6 +114,21 @@ check_eq "still busy on retry" "Device or resource busy" "$(write $M/sys/bus/mde
 check_eq "clear" "" "$(write $C clear)"
 check_eq "cleared state" "fail-create none" "$(cat $C)"
 check_eq "remove after clear" "" "$(write $M/sys/bus/mdev/devices/$U1/remove 1)"
+check_eq "ecc off for one GPU" "" "$(write $C 'ecc off 0000:81:00.0')"
+check_eq "that GPU shows ECC disabled" "ECC Mode: 	 Disabled" \
+	"$(grep '^ECC' $M/proc/driver/nvidia/gpus/0000:81:00.0/information)"
+check_eq "the other keeps it" "ECC Mode: 	 Enabled" \
+	"$(grep '^ECC' $M/proc/driver/nvidia/gpus/0000:41:00.0/information)"
+check_eq "ecc for an unknown GPU -> EINVAL" "Invalid argument" "$(write $C 'ecc on 0000:99:00.0')"
+check_eq "a bad line undoes the whole write" "Invalid argument" "$(write1 $C $'ecc on\nbogus\n')"
+check_eq "so ECC is unchanged" "ECC Mode: 	 Disabled" \
+	"$(grep '^ECC' $M/proc/driver/nvidia/gpus/0000:81:00.0/information)"
+check_eq "several commands in one write" "" "$(write1 $C $'fail-create EIO\nbusy-remove 0000:41:00.4\n')"
+check_eq "all applied" $'fail-create EIO\nbusy-remove 0000:41:00.4' "$(cat $C)"
+write $C clear >/dev/null
+check_eq "ecc on for every GPU" "" "$(write $C 'ecc on')"
+check_eq "all enabled" "Enabled Enabled" \
+	"$(echo $(grep -h '^ECC' $M/proc/driver/nvidia/gpus/*/information | awk '{ print $NF }'))"
 
 # ---- M10: mdev on the physical GPUs, several per parent ----
 emu_start m10 M10
