@@ -136,6 +136,7 @@ static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *
 int main(int argc, char **argv)
 {
 	int n = 2000, threads = 8;
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	const char *root = NULL, *profile = NULL;
 	static const struct option opts[] = {{"n", required_argument, NULL, 'n'},
 					     {"threads", required_argument, NULL, 't'},

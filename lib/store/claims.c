@@ -5,7 +5,8 @@
  * vgm_reconcile repairs; reconcile runs at agent start, under the same lock):
  *
  *   claim
- *   C1. Under s->lock: read sysfs, read the owned set, choose (choose.c).
+ *   C1. Under s->lock: read sysfs (or the cached copy, invcache.c), read the
+ *       owned set, choose (choose.c).
  *       Nothing written yet: a crash here leaves nothing.
  *   C2. One transaction: claims row in state 'pending', its claim_devices
  *       (the triggers make the targets owned, so nobody else can choose
@@ -226,6 +227,10 @@ static int record_claim(vgm_store *s, const vgm_claim_request *req, const char *
 static int remove_device(vgm_store *s, vgm_host *h, const char *id, vgm_error *err)
 {
 	int r = s->devops.remove(s->devops.ctx, h, id, err);
+	if (r == 0 || r == -ENOENT)
+		store_inventory_note_remove(s, id);
+	else
+		store_inventory_drop(s);
 	if (r == -ENOENT)
 		return 0;
 	return r < 0 ? r : 1;
@@ -334,7 +339,11 @@ static int create_devices(vgm_store *s, vgm_host *h, const vgm_claim_request *re
 		_cleanup_free_ char *made = NULL;
 		int r = s->devops.create(s->devops.ctx, h, ch[i].parent, ch[i].type_id, uuid, &made,
 					 err);
+		if (r == 0)
+			store_inventory_note_create(s, made ? made : ch[i].target_id, ch[i].parent,
+						    ch[i].type_id);
 		if (r < 0) {
+			store_inventory_drop(s);
 			vgm_error_prefix(err, "claiming a '%s' vGPU on %s for source %s",
 					 req->devices[i].profile_name, s->host_name,
 					 req->devices[i].source_id);
@@ -462,11 +471,11 @@ static void taken_free(char **v, size_t n, size_t n_borrowed)
 static int plan_claim(vgm_store *s, vgm_host *h, const vgm_claim_request *req, claim_choice *ch,
 		      vgm_error *err)
 {
-	vgm_inventory *inv = NULL;
+	const vgm_inventory *inv = NULL;
 	vgm_device_use *uses = NULL;
 	size_t n_uses = 0, n_taken = 0;
 	char **taken = NULL;
-	int r = s->devops.inventory_load(s->devops.ctx, h, &inv, err);
+	int r = store_inventory_get(s, h, false, &inv, err);
 	if (r == 0)
 		r = store_load_uses(s, &uses, &n_uses, err);
 	if (r == 0)
@@ -476,8 +485,6 @@ static int plan_claim(vgm_store *s, vgm_host *h, const vgm_claim_request *req, c
 				 err);
 	taken_free(taken, n_taken, n_uses);
 	vgm_device_uses_free(uses, n_uses);
-	if (inv)
-		s->devops.inventory_free(s->devops.ctx, inv);
 	return r;
 }
 

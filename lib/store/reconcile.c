@@ -303,6 +303,10 @@ int store_remove_unowned_created(vgm_store *s, vgm_host *h, const char *claim_id
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		vgm_error rerr = {0};
 		int k = s->devops.remove(s->devops.ctx, h, ids[i], &rerr);
+		if (k == 0 || k == -ENOENT)
+			store_inventory_note_remove(s, ids[i]);
+		else
+			store_inventory_drop(s);
 		if (k < 0 && k != -ENOENT) {
 			if (failed)
 				(*failed)++;
@@ -360,8 +364,8 @@ static int prune(rc_ctx *c, vgm_error *err)
 
 static int compare_with_sysfs(rc_ctx *c, vgm_error *err)
 {
-	vgm_inventory *inv = NULL;
-	int r = c->s->devops.inventory_load(c->s->devops.ctx, c->h, &inv, err);
+	const vgm_inventory *inv = NULL;
+	int r = store_inventory_get(c->s, c->h, true, &inv, err);
 	if (r < 0)
 		return r;
 	c->inv = inv;
@@ -377,7 +381,6 @@ static int compare_with_sysfs(rc_ctx *c, vgm_error *err)
 							 &c->rep->remove_failed, err);
 	}
 	c->inv = NULL;
-	c->s->devops.inventory_free(c->s->devops.ctx, inv);
 	return r;
 }
 

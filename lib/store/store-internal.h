@@ -23,6 +23,11 @@ struct vgm_store {
 	int (*in_use)(void *ctx, vgm_device_use **out, size_t *n, vgm_error *err);
 	void *in_use_ctx;
 	vgm_store_devops devops; /* every field set */
+	/* invcache.c: last inventory, patched with our own writes */
+	vgm_inventory *inv;
+	vgm_host *inv_host;
+	int64_t inv_loaded_ms;
+	int64_t inventory_ttl_ms; /* <= 0: always read sysfs */
 };
 
 static inline void sqlite3_finalizep(sqlite3_stmt **st)
@@ -59,6 +64,15 @@ int store_schema_upgrade(sqlite3 *db, int target, vgm_error *err);
 /* journal.c: append inside the caller's transaction. */
 int store_journal_add(vgm_store *s, const char *migration_id, const char *domain,
 		      const char *step, const char *outcome, const char *detail, vgm_error *err);
+
+/* invcache.c: the inventory for a decision (owned by the store, valid until
+ * the next store_* call); fresh forces a sysfs read. */
+int store_inventory_get(vgm_store *s, vgm_host *h, bool fresh, const vgm_inventory **out,
+			vgm_error *err);
+void store_inventory_note_create(vgm_store *s, const char *id, const char *parent,
+				 const char *type_id);
+void store_inventory_note_remove(vgm_store *s, const char *id);
+void store_inventory_drop(vgm_store *s);
 
 /* claim-rows.c and claims.c, shared with reconcile.c and assign.c */
 vgm_claim_state claim_state_from_string(const char *s);

@@ -262,6 +262,7 @@ static int set_options(vgm_store *s, const vgm_store_opts *o, vgm_error *err)
 		s->in_use_ctx = o->in_use_ctx;
 	}
 	set_devops(s, o ? o->devops : NULL);
+	s->inventory_ttl_ms = !o || o->inventory_ttl_ms == 0 ? 2000 : o->inventory_ttl_ms;
 	return 0;
 }
 
@@ -290,6 +291,7 @@ void vgm_store_close(vgm_store *s)
 {
 	if (!s)
 		return;
+	store_inventory_drop(s);
 	if (s->db)
 		sqlite3_close(s->db);
 	if (s->lock_fd >= 0)

@@ -75,6 +75,11 @@ typedef struct vgm_store_opts {
 	int (*in_use)(void *ctx, vgm_device_use **out, size_t *n, vgm_error *err);
 	void *in_use_ctx;
 	const vgm_store_devops *devops; /* NULL: lib/device */
+	/* The engine reuses its last sysfs inventory (patched with its own
+	 * creations and removals) for this long; changes made behind the
+	 * agent's back are seen after it.  0: 2000 ms; < 0: read sysfs for every
+	 * decision.  Reconcile always reads sysfs. */
+	int64_t inventory_ttl_ms;
 } vgm_store_opts;
 
 void vgm_device_uses_free(vgm_device_use *u, size_t n);

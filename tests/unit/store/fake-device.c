@@ -162,7 +162,8 @@ static void fill_parent(const fake_dev *f, unsigned pi, vgm_parent *out)
 
 static int fake_load(void *ctx, vgm_host *h, vgm_inventory **out, vgm_error *err)
 {
-	const fake_dev *f = ctx;
+	fake_dev *f = ctx;
+	f->loads++;
 	vgm_inventory *inv = calloc(1, sizeof(*inv));
 	inv->parents = calloc(f->n_parents + 1, sizeof(vgm_parent));
 	inv->n_parents = f->n_parents;

@@ -45,6 +45,7 @@ typedef struct fake_dev {
 	fake_instance inst[FAKE_MAX_INSTANCES];
 	unsigned creates, removes;   /* successful calls */
 	unsigned create_calls, remove_calls;
+	unsigned loads;              /* inventory reads */
 	unsigned fail_create_at;     /* 1-based create call that fails; 0: none */
 	int fail_create_errno;
 	unsigned kill_create_after;  /* SIGKILL self after this many successful creates */

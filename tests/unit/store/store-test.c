@@ -61,6 +61,7 @@ int env_try_open(env *e, vgm_store **out, vgm_error *err)
 		.in_use = test_uses,
 		.in_use_ctx = e,
 		.devops = e->real_devices ? NULL : &ops,
+		.inventory_ttl_ms = e->inventory_ttl_ms,
 	};
 	return vgm_store_open(e->dir, &o, out, err);
 }

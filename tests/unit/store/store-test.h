@@ -29,6 +29,7 @@ typedef struct env {
 	int64_t now;
 	bool keep_released; /* opts.remove_released = !keep_released */
 	bool real_devices;  /* lib/device instead of the fake */
+	int64_t inventory_ttl_ms;
 	vgm_device_use uses[8];
 	size_t n_uses;
 } env;

@@ -426,6 +426,51 @@ static void test_vf_backend(void **state)
 	assert_string_equal(c2->devices[0].target_id, "0000:41:00.4");
 }
 
+/* The engine's inventory is read once and patched with its own writes; a
+ * change behind its back is seen after reconcile. */
+static void test_inventory_cache(void **state)
+{
+	env *e = *state;
+	e->inventory_ttl_ms = 3600 * 1000;
+	unsigned p = fake_add_parent(e->f, "0000:01:00.0", NULL, VGM_BACKEND_MDEV);
+	fake_add_profile(e->f, p, "nvidia-471", A4C, 4 * GIB, 2);
+	env_open(e);
+	const char *src[4] = {SRC1, SRC2, SRC3, OTHER1};
+	vgm_claim *c[4] = {0};
+	for (int i = 0; i < 2; i++) {
+		vgm_claim_device_req d = dev_req(src[i], A4C, 0);
+		char mig[16];
+		snprintf(mig, sizeof(mig), "mig-%d", i);
+		vgm_claim_request req = claim_req(mig, &d, 1);
+		c[i] = claim_ok(e, &req);
+		assert_true(c[i]->devices[0].created);
+	}
+	vgm_claim_device_req d = dev_req(SRC3, A4C, 0);
+	vgm_claim_request req = claim_req("mig-2", &d, 1);
+	vgm_error err = {0};
+	assert_int_equal(claim_err(e, &req, &err), -ENOSPC);
+	assert_string_equal(err.message, "no free vGPU of profile 'NVIDIA A100-4C' on host-b "
+					 "(0 of 2 available; 2 assigned)");
+	assert_int_equal(vgm_claims_release(e->s, NULL, c[0]->claim_id, NULL), 0);
+	c[2] = claim_ok(e, &req);
+	assert_string_equal(c[2]->devices[0].target_id, SRC3);
+	assert_int_equal(e->f->loads, 1);
+	/* removed behind the agent's back: reconcile reads sysfs and repairs */
+	fake_drop(e->f, SRC2);
+	vgm_reconcile_report rep;
+	assert_int_equal(vgm_reconcile(e->s, NULL, &rep, NULL), 0);
+	assert_int_equal(rep.dropped_owned, 1);
+	vgm_reconcile_report_clear(&rep);
+	assert_int_equal(e->f->loads, 2);
+	d.source_id = OTHER1;
+	req.migration_id = "mig-3";
+	c[3] = claim_ok(e, &req);
+	assert_string_equal(c[3]->devices[0].target_id, OTHER1);
+	assert_int_equal(fake_count(e->f), 2);
+	for (int i = 0; i < 4; i++)
+		vgm_claim_free(c[i]);
+}
+
 /* 100 claims at once for 8 free devices: 8 win, 92 get no_capacity, no
  * device has two owners. */
 #define N_THREADS 100
@@ -486,6 +531,15 @@ static void test_parallel_claims(void **state)
 	assert_int_equal(raw_count(e, "SELECT count(DISTINCT target_id) FROM claim_devices"), 8);
 }
 
+/* The same race with sysfs read for every decision. */
+static void test_parallel_claims_uncached(void **state)
+{
+	env *e = *state;
+	e->inventory_ttl_ms = -1;
+	test_parallel_claims(state);
+	assert_true(e->f->loads > 8);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -509,7 +563,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_release_domain_remove, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_release_domain_keep, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_vf_backend, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_inventory_cache, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_parallel_claims, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_parallel_claims_uncached, env_setup,
+						env_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

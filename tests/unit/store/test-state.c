@@ -209,7 +209,8 @@ static void test_lease_autocommit(void **state)
 	e->uses[0] = (vgm_device_use){.device_id = SRC1, .domain_uuid = DOM_UUID};
 	e->n_uses = 1;
 	e->now += 3600;
-	vgm_reconcile_report rep = reconcile_ok(e);
+	assert_int_equal(fake_add_instance(e->f, OTHER1, 0, "nvidia-471"), 0);
+	vgm_reconcile_report rep = reconcile_ok(e); /* also reads sysfs afresh */
 	assert_int_equal(rep.auto_committed, 1);
 	assert_int_equal(rep.expired, 0);
 	vgm_reconcile_report_clear(&rep);
@@ -218,7 +219,6 @@ static void test_lease_autocommit(void **state)
 	/* and a device some domain uses is never handed out */
 	e->uses[1] = (vgm_device_use){.device_id = OTHER1, .domain_uuid = SRC3};
 	e->n_uses = 2;
-	assert_int_equal(fake_add_instance(e->f, OTHER1, 0, "nvidia-471"), 0);
 	_cleanup_(vgm_claim_freep) vgm_claim *c2 = claim_ok(e, "mig-2", SRC2);
 	assert_string_equal(c2->devices[0].target_id, SRC2);
 }
