@@ -153,10 +153,17 @@ with Lab() as lab:
     check(ip.returncode == 0 and os.listdir(qd) == ["vgpumig-hook"], "installing again replaces it, nothing else left")
 
     # --- other operations: nothing printed, never a failure ---
+    def events_seen():
+        m = b.local("GET", "/metrics").body.decode()
+        return sum(int(float(l.rsplit(" ", 1)[1])) for l in m.splitlines()
+                   if l.startswith("vgpumig_http_requests_total{") and 'route="/v1/hook/event"' in l)
+    ev0 = events_seen()
     for op, sub in (("prepare", "begin"), ("start", "begin"), ("started", "begin"),
                     ("release", "end"), ("stopped", "end"), ("reconnect", "begin"), ("attach", "begin")):
         p = b.hook("gpu-vm-1", op, sub, xml1)
         check(p.returncode == 0 and p.stdout == b"", f"`{op} {sub}`: exit 0, no output")
+    check(events_seen() - ev0 == 3, f"release end, stopped end and started begin reached the agent "
+                                     f"({events_seen() - ev0} events)")
 
     # --- oversized body: refused before anything is asked ---
     big = b"<domain>" + b" " * (50 * 1024 * 1024) + b"</domain>"
