@@ -10,8 +10,9 @@
  * direct I/O) so state changes are visible at once.
  *
  * Every operation holds emu->lock while it touches the tree; an open file
- * keeps only its snapshot, never a node pointer, so removing nodes while
- * files are open is safe. */
+ * keeps its snapshot and the node's serial, never a node pointer, so
+ * removing nodes while files are open is safe, and a write never reaches a
+ * node created later at the same path (a re-created mdev's "remove"). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -29,6 +30,7 @@
 typedef struct open_file {
 	char *text; /* snapshot for readers, NULL for write-only opens */
 	size_t len;
+	unsigned long long serial; /* the node opened (tree_node.serial) */
 } open_file;
 
 static emu *ctx_emu(void)
@@ -145,6 +147,7 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 	int r = n ? check_open(n, fi->flags) : -ENOENT;
 	if (r == 0 && n->kind == TREE_ATTR) {
 		of = xcalloc(1, sizeof(*of));
+		of->serial = n->serial;
 		if ((fi->flags & O_ACCMODE) != O_WRONLY) {
 			of->text = n->show ? n->show(n) : xstrdup(n->text);
 			of->len = strlen(of->text);
@@ -177,13 +180,14 @@ static int op_write(const char *path, const char *buf, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	emu *e = ctx_emu();
+	open_file *of = (open_file *)(uintptr_t)fi->fh;
 	if (size > SYSFS_PAGE)
 		size = SYSFS_PAGE;
 	pthread_mutex_lock(&e->lock);
 	tree_node *n = tree_lookup(e->root, path);
 	int r;
-	if (!n)
-		r = -ENODEV; /* the attribute went away while open */
+	if (!n || !of || n->serial != of->serial)
+		r = -ENODEV; /* the attribute went away while open (maybe replaced) */
 	else if (n->kind != TREE_ATTR || !n->store)
 		r = -EACCES;
 	else

@@ -112,6 +112,10 @@ char *tree_path(const tree_node *n)
 static tree_node *tree_add(tree_node *dir, const char *name, tree_kind kind, mode_t mode)
 {
 	tree_node *n = xcalloc(1, sizeof(*n));
+	tree_node *root = dir;
+	while (root->parent)
+		root = root->parent;
+	n->serial = ++root->next_serial;
 	n->name = xstrdup(name);
 	n->kind = kind;
 	n->mode = mode;

@@ -42,6 +42,9 @@ struct tree_node {
 	tree_show_fn show;
 	tree_store_fn store;
 	void *data; /* owner-defined, not freed by the tree */
+	unsigned long long serial; /* unique per tree, never reused: tells a
+				    * node from a later one at the same path */
+	unsigned long long next_serial; /* root only */
 };
 
 tree_node *tree_new_root(void);

@@ -157,6 +157,21 @@ check_eq "other types 0 on this GPU" 0 "$(cat $T/*/available_instances | sort -u
 for d in $T/nvidia-42/devices/*; do write $d/remove 1 >/dev/null; done
 check_eq "all removed" "" "$(ls $M/sys/bus/mdev/devices)"
 check_eq "capacity restored" 4 "$(cat $T/nvidia-42/available_instances)"
+# a "remove" opened before the mdev went away must not reach a new mdev
+# re-created with the same UUID (kernfs gives ENODEV)
+echo $U1 >$T/nvidia-39/create
+check_eq "stale remove handle -> ENODEV, new mdev untouched" "No such device True" "$(python3 -c '
+import os, sys
+bus, create, u = sys.argv[1:]
+fd = os.open(f"{bus}/{u}/remove", os.O_WRONLY)
+os.write(os.open(f"{bus}/{u}/remove", os.O_WRONLY), b"1")
+os.write(os.open(create, os.O_WRONLY), u.encode())
+try:
+    os.write(fd, b"1")
+    print("written")
+except OSError as e:
+    print(e.strerror, os.path.exists(f"{bus}/{u}"))' $M/sys/bus/mdev/devices $T/nvidia-39/create $U1)"
+write $M/sys/bus/mdev/devices/$U1/remove 1 >/dev/null
 emu_stop m10
 
 # ---- H100: vendor VF interface, no mdev ----
