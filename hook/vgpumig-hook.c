@@ -7,8 +7,9 @@
  * migration.  This program is a thin filter over the local agent:
  *
  *   migrate begin   XML -> POST /v1/hook/migrate-begin -> XML on stdout.
- *                   A domain with no <hostdev> and no vgpumig metadata is
- *                   printed back byte for byte without asking the agent.
+ *                   When the agent cannot be reached, a domain with no
+ *                   <hostdev> and no vgpumig metadata is still printed back
+ *                   byte for byte (lib/domxml inspect decides).
  *   release end, stopped end, started begin
  *                   POST /v1/hook/event, best effort, 1 s at most, exit 0.
  *   anything else   exit 0, no output.
@@ -161,14 +162,17 @@ static bool domain_without_vgpus(const char *xml, size_t len)
 	return d->n_hostdevs == 0 && d->n_meta == 0;
 }
 
+/* The agent answers for every domain (a domain without vGPU comes back
+ * byte-identical), so the XML is parsed here only when the agent cannot be
+ * reached: then a domain with nothing for vgpumig still passes unchanged and
+ * only a vGPU domain fails.  Parsing first would cost every call the parse
+ * of a large XML twice. */
 static int hook_migrate_begin(const hook_opts *o)
 {
 	_cleanup_free_ char *xml = NULL;
 	size_t len = 0;
 	if (read_domain_xml(&xml, &len) != 0)
 		return 1;
-	if (domain_without_vgpus(xml, len))
-		return write_all(xml, len) < 0 ? fail("cannot write the domain XML to stdout") : 0;
 
 	vgm_error err = { 0 };
 	hook_http_req req = {
@@ -177,8 +181,11 @@ static int hook_migrate_begin(const hook_opts *o)
 		.connect_ms = o->connect_ms, .total_ms = o->total_ms, .max_reply = HOOK_MAX_XML,
 	};
 	hook_http_reply reply;
-	if (hook_http_request(&req, &reply, &err) < 0)
+	if (hook_http_request(&req, &reply, &err) < 0) {
+		if (domain_without_vgpus(xml, len))
+			return write_all(xml, len) < 0 ? fail("cannot write the domain XML to stdout") : 0;
 		return fail("%s", vgm_error_message(&err));
+	}
 	int r = 0;
 	if (reply.status < 200 || reply.status > 299) {
 		hook_http_reply_error(&reply, o->socket, &err);
