@@ -468,14 +468,22 @@ static void taken_free(char **v, size_t n, size_t n_borrowed)
 }
 
 /* C1: read sysfs and the owned set, choose. */
-static int plan_claim(vgm_store *s, vgm_host *h, const vgm_claim_request *req, claim_choice *ch,
-		      vgm_error *err)
+static bool plan_creates_all(const vgm_claim_request *req, const claim_choice *ch)
+{
+	for (size_t i = 0; i < req->n_devices; i++)
+		if (!ch[i].create)
+			return false;
+	return true;
+}
+
+static int choose_from(vgm_store *s, vgm_host *h, bool fresh, bool *loaded,
+		       const vgm_claim_request *req, claim_choice *ch, vgm_error *err)
 {
 	const vgm_inventory *inv = NULL;
 	vgm_device_use *uses = NULL;
 	size_t n_uses = 0, n_taken = 0;
 	char **taken = NULL;
-	int r = store_inventory_get(s, h, false, &inv, err);
+	int r = store_inventory_get(s, h, fresh, &inv, loaded, err);
 	if (r == 0)
 		r = store_load_uses(s, &uses, &n_uses, err);
 	if (r == 0)
@@ -486,6 +494,23 @@ static int plan_claim(vgm_store *s, vgm_host *h, const vgm_claim_request *req, c
 	taken_free(taken, n_taken, n_uses);
 	vgm_device_uses_free(uses, n_uses);
 	return r;
+}
+
+/* C1.  A plan made from the cached inventory is trusted only when it creates
+ * every device (a creation that races with someone else fails cleanly); a
+ * plan that hands out existing instances, or a refusal, is made again from a
+ * fresh read of sysfs, so neither rests on a stale view. */
+static int plan_claim(vgm_store *s, vgm_host *h, const vgm_claim_request *req, claim_choice *ch,
+		      vgm_error *err)
+{
+	bool loaded = false;
+	int r = choose_from(s, h, false, &loaded, req, ch, err);
+	if (loaded || (r == 0 && plan_creates_all(req, ch)))
+		return r;
+	if (r == 0)
+		claim_choices_clear(ch, req->n_devices);
+	vgm_error_clear(err);
+	return choose_from(s, h, true, &loaded, req, ch, err);
 }
 
 static void undo_after_failure(vgm_store *s, vgm_host *h, const char *claim_id)

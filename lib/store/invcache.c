@@ -6,6 +6,7 @@
  * it with its own creations and removals, which it knows exactly.  Changes
  * made by others (an operator bypassing the agent) are picked up when the copy
  * is older than inventory_ttl_ms, and reconcile always reads sysfs afresh.
+ * claims.c trusts a cached copy only for plans that create every device.
  *
  * Invariants: the cache is touched only under s->lock; after a device write
  * whose outcome is unknown (an error other than ENOENT) it is dropped, so the
@@ -34,8 +35,10 @@ void store_inventory_drop(vgm_store *s)
 }
 
 int store_inventory_get(vgm_store *s, vgm_host *h, bool fresh, const vgm_inventory **out,
-			vgm_error *err)
+			bool *loaded, vgm_error *err)
 {
+	if (loaded)
+		*loaded = false;
 	bool valid = s->inv && s->inv_host == h && s->inventory_ttl_ms > 0 &&
 		     mono_ms() - s->inv_loaded_ms < s->inventory_ttl_ms;
 	if (!fresh && valid) {
@@ -51,6 +54,8 @@ int store_inventory_get(vgm_store *s, vgm_host *h, bool fresh, const vgm_invento
 	s->inv_host = h;
 	s->inv_loaded_ms = mono_ms();
 	*out = inv;
+	if (loaded)
+		*loaded = true;
 	return 0;
 }
 

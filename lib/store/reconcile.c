@@ -365,7 +365,7 @@ static int prune(rc_ctx *c, vgm_error *err)
 static int compare_with_sysfs(rc_ctx *c, vgm_error *err)
 {
 	const vgm_inventory *inv = NULL;
-	int r = store_inventory_get(c->s, c->h, true, &inv, err);
+	int r = store_inventory_get(c->s, c->h, true, &inv, NULL, err);
 	if (r < 0)
 		return r;
 	c->inv = inv;

@@ -66,9 +66,10 @@ int store_journal_add(vgm_store *s, const char *migration_id, const char *domain
 		      const char *step, const char *outcome, const char *detail, vgm_error *err);
 
 /* invcache.c: the inventory for a decision (owned by the store, valid until
- * the next store_* call); fresh forces a sysfs read. */
+ * the next store_* call); fresh forces a sysfs read; *loaded (optional) says
+ * whether sysfs was read. */
 int store_inventory_get(vgm_store *s, vgm_host *h, bool fresh, const vgm_inventory **out,
-			vgm_error *err);
+			bool *loaded, vgm_error *err);
 void store_inventory_note_create(vgm_store *s, const char *id, const char *parent,
 				 const char *type_id);
 void store_inventory_note_remove(vgm_store *s, const char *id);

@@ -426,8 +426,16 @@ static void test_vf_backend(void **state)
 	assert_string_equal(c2->devices[0].target_id, "0000:41:00.4");
 }
 
-/* The engine's inventory is read once and patched with its own writes; a
- * change behind its back is seen after reconcile. */
+/* The engine's inventory is read once and patched with its own writes.  A
+ * plan from the cached copy is used as is only when it creates everything;
+ * refusals and reuse of existing instances are checked against sysfs. */
+static vgm_claim *claim_src(env *e, const char *mig, const char *src)
+{
+	vgm_claim_device_req d = dev_req(src, A4C, 0);
+	vgm_claim_request req = claim_req(mig, &d, 1);
+	return claim_ok(e, &req);
+}
+
 static void test_inventory_cache(void **state)
 {
 	env *e = *state;
@@ -435,39 +443,40 @@ static void test_inventory_cache(void **state)
 	unsigned p = fake_add_parent(e->f, "0000:01:00.0", NULL, VGM_BACKEND_MDEV);
 	fake_add_profile(e->f, p, "nvidia-471", A4C, 4 * GIB, 2);
 	env_open(e);
-	const char *src[4] = {SRC1, SRC2, SRC3, OTHER1};
-	vgm_claim *c[4] = {0};
-	for (int i = 0; i < 2; i++) {
-		vgm_claim_device_req d = dev_req(src[i], A4C, 0);
-		char mig[16];
-		snprintf(mig, sizeof(mig), "mig-%d", i);
-		vgm_claim_request req = claim_req(mig, &d, 1);
-		c[i] = claim_ok(e, &req);
-		assert_true(c[i]->devices[0].created);
-	}
+	vgm_claim *c[5] = {claim_src(e, "mig-0", SRC1), claim_src(e, "mig-1", SRC2)};
+	assert_int_equal(e->f->loads, 1);
 	vgm_claim_device_req d = dev_req(SRC3, A4C, 0);
 	vgm_claim_request req = claim_req("mig-2", &d, 1);
 	vgm_error err = {0};
 	assert_int_equal(claim_err(e, &req, &err), -ENOSPC);
 	assert_string_equal(err.message, "no free vGPU of profile 'NVIDIA A100-4C' on host-b "
 					 "(0 of 2 available; 2 assigned)");
+	assert_int_equal(e->f->loads, 2); /* a refusal is checked against sysfs */
 	assert_int_equal(vgm_claims_release(e->s, NULL, c[0]->claim_id, NULL), 0);
 	c[2] = claim_ok(e, &req);
 	assert_string_equal(c[2]->devices[0].target_id, SRC3);
-	assert_int_equal(e->f->loads, 1);
+	assert_int_equal(e->f->loads, 2); /* the release and creation were patched in */
 	/* removed behind the agent's back: reconcile reads sysfs and repairs */
 	fake_drop(e->f, SRC2);
 	vgm_reconcile_report rep;
 	assert_int_equal(vgm_reconcile(e->s, NULL, &rep, NULL), 0);
 	assert_int_equal(rep.dropped_owned, 1);
 	vgm_reconcile_report_clear(&rep);
-	assert_int_equal(e->f->loads, 2);
-	d.source_id = OTHER1;
-	req.migration_id = "mig-3";
-	c[3] = claim_ok(e, &req);
-	assert_string_equal(c[3]->devices[0].target_id, OTHER1);
+	c[3] = claim_src(e, "mig-3", OTHER1);
+	assert_true(c[3]->devices[0].created);
+	assert_int_equal(e->f->loads, 3);
+	/* a free instance the cache knows, gone from sysfs: not handed out */
+	assert_int_equal(vgm_claims_release(e->s, NULL, c[3]->claim_id, NULL), 0);
+	assert_int_equal(fake_add_instance(e->f, OTHER2, p, "nvidia-471"), 0);
+	assert_int_equal(vgm_reconcile(e->s, NULL, &rep, NULL), 0);
+	vgm_reconcile_report_clear(&rep);
+	fake_drop(e->f, OTHER2);
+	c[4] = claim_src(e, "mig-4", SRC1);
+	assert_string_equal(c[4]->devices[0].target_id, SRC1);
+	assert_true(c[4]->devices[0].created);
+	assert_int_equal(e->f->loads, 5);
 	assert_int_equal(fake_count(e->f), 2);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		vgm_claim_free(c[i]);
 }
 
