@@ -6,7 +6,7 @@
 # libvirt_uri=none), then prints:
 #   bench-hook       fork+exec+round trip of vgpumig-hook for a ~100 KB domain
 #                    XML with a vGPU that has a claim (the agent rewrites it),
-#                    and for a ~100 KB domain without vGPU (no agent call)
+#                    and for a ~100 KB domain without vGPU (handed back as is)
 #   bench-claim-tls  claim+release round trips over mutual TLS, then 256
 #                    concurrent claims
 # Everything it starts is stopped by pid, the mount undone and the dir removed.
@@ -122,7 +122,7 @@ echo "== host: $CATALOG x$GPUS, profile $PROFILE; load: $(cut -d' ' -f1-3 /proc/
 echo "== vGPU domain with a claim (agent round trip + rewrite)"
 "$BUILD/bench/bench-hook" --hook "$BUILD/hook/vgpumig-hook" --socket "$T/b.sock" \
 	--xml "$T/vgpu.xml" --runs "$RUNS" --domain bench-vm
-echo "== domain without vGPU (passed through by the hook itself)"
+echo "== domain without vGPU (the agent hands it back unchanged)"
 "$BUILD/bench/bench-hook" --hook "$BUILD/hook/vgpumig-hook" --socket "$T/b.sock" \
 	--xml "$T/plain.xml" --runs "$RUNS" --domain bench-vm
 echo "== claims over mutual TLS"
