@@ -56,6 +56,16 @@ with Lab() as lab:
     os.chmod(b.socket, st.st_mode & 0o777)
     check(snapshot(b) == base, "wrong uid: no state change")
 
+    # --- a member of socket_group is let in ---
+    b.stop_agent()
+    b.start_agent(socket_group="nogroup")
+    p = b.cli("claims", user="nobody")
+    check(p.returncode == 0 and "sec-1" not in p.stderr and U in p.stdout,
+          f"user nobody in socket_group 'nogroup' is answered ({p.stderr.strip()!r})")
+    b.stop_agent()
+    b.start_agent()
+    check(snapshot(b) == base, "restarts changed nothing")
+
     # --- scripts/mkcerts is idempotent ---
     def digests():
         out = {}
