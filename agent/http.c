@@ -31,6 +31,7 @@
 
 #define MAX_CONNECTIONS 1024
 #define CONNECTION_TIMEOUT_S 60
+#define DISCARD_LIMIT (256ull << 20) /* declared bodies above this: 413 unread */
 
 struct agent_server {
 	agent *a;
@@ -176,6 +177,20 @@ static bool append_body(agent_request *req, const char *data, size_t size)
 	return true;
 }
 
+static bool declared_too_large(agent_request *req)
+{
+	const char *cl = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+	unsigned long long n;
+	char *end;
+
+	if (!cl)
+		return false;
+	errno = 0;
+	n = strtoull(cl, &end, 10);
+	return errno == 0 && end != cl && n > DISCARD_LIMIT;
+}
+
 /* First call for a request: authorise, route, set the body limit. */
 static agent_request *request_begin(struct agent_server *srv, struct MHD_Connection *conn,
 				    const char *url, const char *method)
@@ -223,10 +238,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (!req)
 			return MHD_NO; /* no answer: connection closed */
 		*con_cls = req;
+		if (req->route && declared_too_large(req)) {
+			/* answer before reading a huge body; MHD closes afterwards.
+			 * Smaller oversized bodies are read and dropped, so clients
+			 * that send everything before reading still see the 413. */
+			req->body_too_large = true;
+			dispatch(req);
+		}
 		return MHD_YES;
 	}
 	if (*upload_size) {
-		if (req->route)
+		if (req->route && !req->replied)
 			append_body(req, upload_data, *upload_size);
 		*upload_size = 0;
 		return MHD_YES;
@@ -248,8 +270,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 	if (!req)
 		return;
+	double secs = now_monotonic() - req->started;
+
 	agent_metrics_request(srv->a->metrics, req->method, req->route ? req->route->pattern : NULL,
-			      req->replied ? req->status : 499, now_monotonic() - req->started);
+			      req->replied ? req->status : 499, secs);
+	log_debug("%s %s %s -> %d (%.1f ms, %zu byte body)", srv->peer ? "peer" : "local",
+		  req->method, req->url, req->replied ? req->status : 499, secs * 1e3, req->body_len);
 	free(req->body);
 	free(req);
 	*con_cls = NULL;

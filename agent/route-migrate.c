@@ -517,19 +517,62 @@ static int step_inspect(job *j, vgm_error *err)
 	return 0;
 }
 
-/* The target's vGPU profiles (GET /v1/types on its peer API); the strings
- * point into *types, which the caller keeps. */
-static int peer_offered(job *j, json_t **types, vgm_profile_ref **out, size_t *n, vgm_error *err)
+/* What the target says about itself (GET /v1/host, GET /v1/types), fetched
+ * in a thread of its own while this host inspects the domain. */
+typedef struct peer_fetch {
+	job *j;
+	json_t *facts, *types;
+	int r;
+	vgm_error err;
+	pthread_t t;
+	bool started;
+} peer_fetch;
+
+static void *peer_fetch_main(void *arg)
 {
-	int r = vgm_client_json(j->peer, "GET", "/v1/types", NULL, NULL, types, err);
+	peer_fetch *pf = arg;
+	vgm_client *c = pf->j->peer;
+	pf->r = vgm_client_json(c, "GET", "/v1/host", NULL, NULL, &pf->facts, &pf->err);
+	if (pf->r >= 0)
+		pf->r = vgm_client_json(c, "GET", "/v1/types", NULL, NULL, &pf->types, &pf->err);
+	if (pf->r < 0)
+		vgm_error_prefix(&pf->err, "target %s is not ready", pf->j->m->to);
+	return NULL;
+}
+
+static int peer_fetch_start(job *j, peer_fetch *pf, vgm_error *err)
+{
+	*pf = (peer_fetch){ .j = j };
+	int r = vgm_client_new_tls(j->c.peer_address, j->c.tls_cert, j->c.tls_key, j->c.tls_ca,
+				   &j->peer, err);
 	if (r < 0)
 		return r;
-	json_t *arr = json_object_get(*types, "profiles"), *it;
+	vgm_client_set_timeouts(j->peer, 5000, MIG_PEER_TIMEOUT_MS);
+	if (pthread_create(&pf->t, NULL, peer_fetch_main, pf) != 0)
+		return vgm_error_set(err, EAGAIN, "cannot start a thread");
+	pf->started = true;
+	return 0;
+}
+
+static void peer_fetch_clear(peer_fetch *pf)
+{
+	if (pf->started)
+		pthread_join(pf->t, NULL);
+	pf->started = false;
+	json_decref(pf->facts);
+	json_decref(pf->types);
+	pf->facts = pf->types = NULL;
+}
+
+/* The target's vGPU profiles; the strings point into pf->types. */
+static int peer_offered(const peer_fetch *pf, vgm_profile_ref **out, size_t *n, vgm_error *err)
+{
+	json_t *arr = json_object_get(pf->types, "profiles"), *it;
 	size_t i;
 	*n = 0;
 	if (!json_is_array(arr) || json_array_size(arr) > 4096)
 		return vgm_error_setr(err, EPROTO, "bad_reply", "%s sent no usable profile list",
-				      j->m->to);
+				      pf->j->m->to);
 	if (!(*out = calloc(json_array_size(arr) + 1, sizeof(**out))))
 		return vgm_error_set(err, ENOMEM, "out of memory");
 	json_array_foreach(arr, i, it) {
@@ -543,9 +586,9 @@ static int peer_offered(job *j, json_t **types, vgm_profile_ref **out, size_t *n
 }
 
 /* lib/compat's checks on both hosts' facts, the domain and the profiles. */
-static int run_compat(job *j, const vgm_facts *tf, vgm_error *err)
+static int run_compat(job *j, const peer_fetch *pf, const vgm_facts *tf, vgm_error *err)
 {
-	json_t *mine = agent_facts_get(j->a), *types = NULL;
+	json_t *mine = agent_facts_get(j->a);
 	_cleanup_(vgm_facts_freep) vgm_facts *sf = NULL;
 	_cleanup_(vgm_check_list_freep) vgm_check_list *l = NULL;
 	_cleanup_free_ vgm_profile_ref *offered = NULL;
@@ -554,8 +597,8 @@ static int run_compat(job *j, const vgm_facts *tf, vgm_error *err)
 	int r = mine ? vgm_facts_from_json(mine, &sf, err) : vgm_error_set(err, ENOMEM, "out of memory");
 	if (r >= 0 && !wanted)
 		r = vgm_error_set(err, ENOMEM, "out of memory");
-	if (r >= 0 && j->p.n)
-		r = peer_offered(j, &types, &offered, &n_offered, err);
+	if (r >= 0)
+		r = peer_offered(pf, &offered, &n_offered, err);
 	for (size_t i = 0; r >= 0 && i < j->p.n; i++)
 		wanted[i] = (vgm_profile_ref){ j->p.v[i].profile_name ? j->p.v[i].profile_name : "",
 					       j->p.v[i].framebuffer_bytes, 0 };
@@ -568,31 +611,26 @@ static int run_compat(job *j, const vgm_facts *tf, vgm_error *err)
 			break;
 		}
 	json_decref(mine);
-	json_decref(types);
 	return r;
 }
 
-/* The target answers, speaks our protocol, and lib/compat finds nothing
- * that stops the migration (versions, driver, ECC, board, profile, vIOMMU). */
-static int step_check(job *j, vgm_error *err)
+/* The target answered (pf), and lib/compat finds nothing that stops the
+ * migration (versions, protocol, driver, ECC, board, profile, vIOMMU). */
+static int step_check(job *j, peer_fetch *pf, vgm_error *err)
 {
 	set_phase(j->m, "checking");
-	int r = vgm_client_new_tls(j->c.peer_address, j->c.tls_cert, j->c.tls_key, j->c.tls_ca,
-				   &j->peer, err);
-	if (r < 0)
-		return r;
-	vgm_client_set_timeouts(j->peer, 5000, MIG_PEER_TIMEOUT_MS);
-	json_t *facts = NULL;
-	r = vgm_client_json(j->peer, "GET", "/v1/host", NULL, NULL, &facts, err);
-	if (r < 0) {
-		vgm_error_prefix(err, "target %s is not ready", j->m->to);
-		return r;
+	if (pf->started) {
+		pthread_join(pf->t, NULL);
+		pf->started = false;
+	}
+	if (pf->r < 0) {
+		*err = pf->err;
+		return pf->r;
 	}
 	_cleanup_(vgm_facts_freep) vgm_facts *tf = NULL;
-	r = vgm_facts_from_json(facts, &tf, err);
-	json_decref(facts);
+	int r = vgm_facts_from_json(pf->facts, &tf, err);
 	if (r >= 0)
-		r = run_compat(j, tf, err);
+		r = run_compat(j, pf, tf, err);
 	if (r < 0)
 		return r;
 	journal(j, "check", "ok", NULL);
@@ -818,11 +856,15 @@ static int check_abort(job *j, vgm_error *err)
 
 static int run_steps(job *j, vgm_error *err)
 {
-	int r = step_inspect(j, err);
+	peer_fetch pf;
+	int r = peer_fetch_start(j, &pf, err);
+	if (r >= 0)
+		r = step_inspect(j, err);
 	if (r >= 0)
 		r = check_abort(j, err);
 	if (r >= 0)
-		r = step_check(j, err);
+		r = step_check(j, &pf, err);
+	peer_fetch_clear(&pf);
 	if (r >= 0)
 		r = check_abort(j, err);
 	if (r >= 0)
