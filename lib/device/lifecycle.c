@@ -67,7 +67,12 @@ static int mdev_create(vgm_host *h, const char *parent, const char *type_id, con
 	if (r == -EEXIST)
 		goto exists;
 	if (r == -ENOSPC || r == -EDQUOT)
-		return no_capacity(err, type_id, name, parent, 0);
+		/* available_instances said there was room: report what we read, so
+		 * the operator sees the driver (or a racing creator) refused it. */
+		return vgm_error_setr(err, ENOSPC, "no_capacity",
+				      "the driver refused a vGPU of type '%s' (%s) on %s: no space "
+				      "left (%llu listed as available before the write)",
+				      type_id, name ? name : "unknown profile", parent, avail);
 	if (r < 0)
 		return vgm_error_setr(err, -r, "create_failed",
 				      "creating a vGPU of type '%s' on %s failed: writing %s: %s",

@@ -77,32 +77,47 @@ int vgm_uuid_generate(char out[VGM_UUID_LEN + 1])
 	return 0;
 }
 
+/* Outside input is echoed in messages: keep it on one line and short. */
+static const char *printable(const char *s, char *buf, size_t size)
+{
+	size_t i = 0;
+	for (; s && s[i] && i + 1 < size; i++) {
+		unsigned char c = (unsigned char)s[i];
+		buf[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+	}
+	buf[i] = '\0';
+	return buf;
+}
+
 int vgm_check_uuid(const char *what, const char *s, vgm_error *err)
 {
+	char shown[65];
 	if (vgm_uuid_valid(s))
 		return 0;
 	return vgm_error_setr(err, EINVAL, "invalid_id",
-			      "%s '%.64s' is not a UUID; give 36 characters like "
+			      "%s '%s' is not a UUID; give 36 characters like "
 			      "c2177883-f1bb-47f0-914d-32a22e3a8804",
-			      what, s ? s : "");
+			      what, printable(s, shown, sizeof(shown)));
 }
 
 int vgm_check_pci_addr(const char *what, const char *s, vgm_error *err)
 {
+	char shown[65];
 	if (vgm_pci_addr_valid(s))
 		return 0;
 	return vgm_error_setr(err, EINVAL, "invalid_id",
-			      "%s '%.64s' is not a PCI address; give domain:bus:slot.function "
+			      "%s '%s' is not a PCI address; give domain:bus:slot.function "
 			      "like 0000:41:00.4",
-			      what, s ? s : "");
+			      what, printable(s, shown, sizeof(shown)));
 }
 
 int vgm_check_name(const char *what, const char *s, vgm_error *err)
 {
+	char shown[65];
 	if (vgm_name_valid(s))
 		return 0;
 	return vgm_error_setr(err, EINVAL, "invalid_name",
-			      "%s '%.64s' is not a valid sysfs name; use letters, digits, '_', "
+			      "%s '%s' is not a valid sysfs name; use letters, digits, '_', "
 			      "'-', '.' or ':' only (no '/' or '..')",
-			      what, s ? s : "");
+			      what, printable(s, shown, sizeof(shown)));
 }

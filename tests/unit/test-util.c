@@ -53,6 +53,10 @@ static void test_name(void **state)
 	assert_int_equal(vgm_check_name("type id", "../../x", &e), -EINVAL);
 	assert_string_equal(e.reason, "invalid_name");
 	assert_non_null(strstr(e.message, "'../../x'"));
+	/* A newline in outside input must not split the one-line message. */
+	assert_int_equal(vgm_check_uuid("vGPU", "abc\ndef", &e), -EINVAL);
+	assert_null(strchr(e.message, '\n'));
+	assert_non_null(strstr(e.message, "'abc?def'"));
 }
 
 static void test_path(void **state)
