@@ -145,6 +145,26 @@ static void record_metadata(virDomainPtr dom, const vgm_domain_info *d, const ag
 		log_info("domain %s: recorded %zu vGPU profile(s) in its metadata", d->name, n);
 }
 
+/* Running (or paused by a user) and no job in progress: a metadata write
+ * needs a modify job, which would wait behind a migration for libvirt's
+ * 30 s job timeout and stall this loop. */
+static bool settled(virDomainPtr dom)
+{
+	virDomainJobInfo job;
+	int state = 0, reason = 0;
+
+	if (virDomainGetState(dom, &state, &reason, 0) < 0)
+		return false;
+	if (state != VIR_DOMAIN_RUNNING && !(state == VIR_DOMAIN_PAUSED && reason == VIR_DOMAIN_PAUSED_USER))
+		return false;
+	if (virDomainGetJobInfo(dom, &job) < 0) {
+		virErrorPtr e = virGetLastError();
+
+		return e && e->code == VIR_ERR_NO_SUPPORT; /* drivers without jobs */
+	}
+	return job.type == VIR_DOMAIN_JOB_NONE;
+}
+
 static void sync_domain(agent *a, virDomainPtr dom, const vgm_inventory *inv, bool lab_mode,
 			vgm_device_use **uses, size_t *n_uses)
 {
@@ -156,7 +176,7 @@ static void sync_domain(agent *a, virDomainPtr dom, const vgm_inventory *inv, bo
 	if (!xml || vgm_domxml_inspect(xml, strlen(xml), &d, NULL) < 0)
 		return;
 	collect_uses(d, lab_mode, uses, n_uses);
-	if (virDomainIsActive(dom) != 1 || !inv)
+	if (!inv || !settled(dom))
 		return;
 	if (agent_vgpus_local(d, inv, lab_mode, &v, &n) < 0)
 		return;
