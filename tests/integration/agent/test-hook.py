@@ -6,7 +6,8 @@ source beforehand (output carries the target's ids), no claim but vgpumig
 metadata (the agent claims now), no vGPU at all (byte-identical output, even
 with the agent down), a vGPU the agent cannot serve (exit 1, its message), the
 agent down or hung (exit 1, one clear line), a 50 MB body (refused).  Other
-operations print nothing and never fail.  The domain XMLs under
+operations print nothing and never fail; `started begin` commits the claim and
+`stopped end` releases it (devices the claim created are removed).  The domain XMLs under
 tests/data/domxml (the XML layer's test set) go through it too.
 """
 import glob
@@ -17,7 +18,7 @@ import time
 import uuid
 import xml.etree.ElementTree as ET
 
-from agentlab import CLI, DATA, HOOK, METADATA_NS, SRC, Lab, check, claim_body, device, finish
+from agentlab import CLI, DATA, HOOK, METADATA_NS, SRC, Lab, check, claim_body, device, finish, owners
 
 TEMPLATE = open(os.path.join(DATA, "vgpu.xml.in")).read()
 NOVGPU = open(os.path.join(DATA, "novgpu.xml"), "rb").read()
@@ -164,6 +165,44 @@ with Lab() as lab:
         check(p.returncode == 0 and p.stdout == b"", f"`{op} {sub}`: exit 0, no output")
     check(events_seen() - ev0 == 3, f"release end, stopped end and started begin reached the agent "
                                      f"({events_seen() - ev0} events)")
+
+    # --- the events drive the claim: started begin commits, stopped end releases ---
+    def claim_of(dom):
+        live = [c for c in b.claims() if c.get("domain_uuid") == dom]
+        return live[0] if live else {}
+
+    def gone_if_created(mapping):
+        """Devices the claim created are removed, reused ones stay; none is owned."""
+        mdevs, own = b.mdevs(), owners(b)
+        return bool(mapping) and all((m["target_id"] not in mdevs) == bool(m.get("created"))
+                                     and m["target_id"] not in own for m in mapping)
+
+    # two 8C vGPUs: B has one free 8C instance (S1) and must create the other
+    D7 = str(uuid.uuid4())
+    xml7 = domain_xml("gpu-vm-7", D7, [(str(uuid.uuid4()), "8C"), (str(uuid.uuid4()), "8C")])
+    p = b.hook("gpu-vm-7", "migrate", "begin", xml7)
+    c7 = claim_of(D7)
+    m7 = c7.get("mapping", [])
+    check(p.returncode == 0 and c7.get("state") == "held" and len(m7) == 2
+          and all(m["target_id"] in b.mdevs() for m in m7),
+          f"incoming gpu-vm-7: the hook's claim is held ({c7.get('state')})")
+    check(sorted(bool(m.get("created")) for m in m7) == [False, True],
+          "one vGPU reuses the free instance, the other is created")
+    b.hook("gpu-vm-7", "prepare", "begin", p.stdout)
+    b.hook("gpu-vm-7", "started", "begin", p.stdout)
+    check(claim_of(D7).get("state") == "committed", f"`started begin` commits it ({claim_of(D7).get('state')})")
+    b.hook("gpu-vm-7", "stopped", "end", p.stdout)
+    b.hook("gpu-vm-7", "release", "end", p.stdout)
+    check(gone_if_created(m7), "the domain stopped (no libvirt to ask): its devices are freed, the created one removed")
+
+    D8 = str(uuid.uuid4())
+    xml8 = domain_xml("gpu-vm-8", D8, [(str(uuid.uuid4()), "8C"), (str(uuid.uuid4()), "8C")])
+    p = b.hook("gpu-vm-8", "migrate", "begin", xml8)
+    m8 = claim_of(D8).get("mapping", [])
+    check(p.returncode == 0 and claim_of(D8).get("state") == "held", "incoming gpu-vm-8: claim held")
+    b.hook("gpu-vm-8", "stopped", "end", p.stdout)
+    check(claim_of(D8).get("state") in (None, "released") and gone_if_created(m8),
+          "the incoming migration failed (`stopped end` before `started`): claim released, created device removed")
 
     # --- oversized body: refused before anything is asked ---
     big = b"<domain>" + b" " * (50 * 1024 * 1024) + b"</domain>"
