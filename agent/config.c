@@ -243,6 +243,7 @@ static int open_section(parse_state *st, char *s, vgm_error *err)
 	p = &c->peers[c->n_peers++];
 	memset(p, 0, sizeof(*p));
 	p->name = strdup(name);
+	p->line = st->line;
 	st->peer = p;
 	return p->name ? 0 : -ENOMEM;
 }
@@ -359,18 +360,18 @@ static int check_config(parse_state *st, vgm_error *err)
 		return perr(st, key_line(st, "socket"), err, "socket path is longer than 107 bytes");
 	for (size_t i = 0; i < c->n_peers; i++)
 		if (!c->peers[i].address)
-			return perr(st, st->line, err, "[peer %s] has no address", c->peers[i].name);
+			return perr(st, c->peers[i].line, err, "[peer %s] has no address (add address = HOST:PORT)",
+				    c->peers[i].name);
 	return 0;
 }
 
 static int parse_text(parse_state *st, char *text, vgm_error *err)
 {
-	char *save = NULL, *line;
+	char *line;
 	int r;
 
 	/* strsep keeps empty lines so line numbers stay right */
 	for (st->line = 1; (line = strsep(&text, "\n")); st->line++) {
-		(void)save;
 		if (strlen(line) > MAX_LINE)
 			return perr(st, st->line, err, "line is longer than %d bytes", MAX_LINE);
 		if ((r = parse_line(st, line, err)) < 0)

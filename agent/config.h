@@ -19,6 +19,7 @@ typedef struct agent_peer {
 	char *name;        /* the section's NAME, as used by `--to NAME` */
 	char *address;     /* HOST:PORT of its mTLS API */
 	char *libvirt_uri; /* NULL: qemu+tcp://NAME/system */
+	unsigned line;     /* of its section header, for messages */
 } agent_peer;
 
 typedef struct agent_config {
