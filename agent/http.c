@@ -3,7 +3,9 @@
  *   local  HTTP/1.1 on the unix socket (mode 0660, group socket_group);
  *          the caller's uid is read with SO_PEERCRED on every request: root,
  *          the agent's own uid or members of socket_group; anyone else gets
- *          the connection closed with no answer.
+ *          the connection closed with no answer.  Group membership is the
+ *          caller's primary and supplementary groups (SO_PEERGROUPS) or the
+ *          user database.
  *   peer   HTTPS on `listen` with mutual TLS: the client must present a
  *          certificate that verifies against tls_ca, else the connection is
  *          closed with no answer.  Only routes marked .peer exist there.
@@ -67,6 +69,21 @@ static bool uid_in_group(uid_t uid, gid_t gid)
 	return false;
 }
 
+/* The caller process's supplementary groups (SO_PEERGROUPS, Linux 4.13+):
+ * counts a group granted by newgrp/setpriv that /etc/group does not list. */
+static bool peer_has_group(int fd, gid_t gid)
+{
+	gid_t groups[256];
+	socklen_t len = sizeof(groups);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+		return false;
+	for (size_t i = 0; i < len / sizeof(gid_t); i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
 static bool local_caller_allowed(agent *a, struct MHD_Connection *conn)
 {
 	const union MHD_ConnectionInfo *ci =
@@ -84,7 +101,8 @@ static bool local_caller_allowed(agent *a, struct MHD_Connection *conn)
 	has_group = a->cfg->socket_group != NULL;
 	gid = a->cfg->socket_gid;
 	pthread_mutex_unlock(&a->lock);
-	if (has_group && (uc.gid == gid || uid_in_group(uc.uid, gid)))
+	if (has_group && (uc.gid == gid || peer_has_group(ci->connect_fd, gid) ||
+			  uid_in_group(uc.uid, gid)))
 		return true;
 	log_warn("local API: refused uid %u (pid %d): not root and not in socket_group",
 		 (unsigned)uc.uid, (int)uc.pid);
