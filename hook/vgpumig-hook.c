@@ -151,9 +151,9 @@ static int read_domain_xml(char **xml, size_t *len)
 	return 0;
 }
 
-/* True when the agent has nothing to do with this domain: no hostdev at all
- * and no vgpumig metadata.  An XML we cannot inspect goes to the agent,
- * which gives the precise reason. */
+/* True when vgpumig has nothing to do with this domain: no hostdev at all
+ * and no vgpumig metadata.  An XML we cannot inspect is not passed on
+ * unchanged: with the agent down we refuse rather than guess. */
 static bool domain_without_vgpus(const char *xml, size_t len)
 {
 	_cleanup_(vgm_domain_info_freep) vgm_domain_info *d = NULL;
