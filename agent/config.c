@@ -34,7 +34,6 @@ typedef struct parse_state {
 static const char *const main_keys[] = {
 	"host_name", "state_dir", "sysfs_root", "socket", "listen", "tls_cert", "tls_key", "tls_ca",
 	"lease_seconds", "libvirt_uri", "socket_group", "log_level", "lab_mode", "remove_released",
-	"hook_timeout_ms",
 };
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
@@ -182,9 +181,6 @@ static int set_main_key(parse_state *st, const char *key, const char *val, vgm_e
 	if (STREQ(key, "lease_seconds")) {
 		if (parse_uint(val, 1, 86400, &c->lease_seconds) < 0)
 			return perr(st, st->line, err, "lease_seconds '%s' must be a number from 1 to 86400", val);
-	} else if (STREQ(key, "hook_timeout_ms")) {
-		if (parse_uint(val, 100, 600000, &c->hook_timeout_ms) < 0)
-			return perr(st, st->line, err, "hook_timeout_ms '%s' must be a number from 100 to 600000", val);
 	} else if (STREQ(key, "lab_mode") || STREQ(key, "remove_released")) {
 		if (parse_bool(val, STREQ(key, "lab_mode") ? &c->lab_mode : &c->remove_released) < 0)
 			return perr(st, st->line, err, "%s '%s' must be true or false", key, val);
@@ -392,7 +388,6 @@ int agent_config_load(const char *path, agent_config **out, vgm_error *err)
 	if (!c)
 		return vgm_error_set(err, ENOMEM, "out of memory");
 	c->lease_seconds = 300;
-	c->hook_timeout_ms = 10000;
 	c->log_level = LOG_INFO_;
 	c->remove_released = true;
 	if ((r = vgm_read_file(path, MAX_CONFIG, &text, NULL)) < 0)

@@ -37,7 +37,6 @@ typedef struct agent_config {
 	gid_t socket_gid;
 	int log_level;
 	unsigned lease_seconds;
-	unsigned hook_timeout_ms;
 	bool lab_mode;
 	bool remove_released;
 	agent_peer *peers;
