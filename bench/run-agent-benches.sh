@@ -111,12 +111,14 @@ open(f"{t}/plain.xml", "w").write(domain(False))
 EOF
 
 # The source (host-a) claims for the domain first, as `vgpumig migrate` does.
-curl -sf --cert "$T/certs/host-a.pem" --key "$T/certs/host-a-key.pem" --cacert "$T/certs/ca.pem" \
-	-H 'Content-Type: application/json' "https://127.0.0.1:$PORT/v1/claims" -d @- >/dev/null <<EOF
+PEER_CURL=(curl -sf --cert "$T/certs/host-a.pem" --key "$T/certs/host-a-key.pem" --cacert "$T/certs/ca.pem")
+cat >"$T/claim.json" <<EOF
 {"migration_id": "bench-hook", "domain_uuid": "$DOM_UUID", "domain_name": "bench-vm",
  "source_host": "host-a", "devices": [{"source_id": "$SRC_VGPU", "kind": "mdev",
  "profile_name": "$PROFILE", "framebuffer_bytes": $((FB_MIB << 20)), "type_id": "$TYPE"}]}
 EOF
+HOOK_CLAIM=$("${PEER_CURL[@]}" -H 'Content-Type: application/json' -d @"$T/claim.json" \
+	"https://127.0.0.1:$PORT/v1/claims" | python3 -c 'import json, sys; print(json.load(sys.stdin)["claim_id"])')
 
 echo "== host: $CATALOG x$GPUS, profile $PROFILE; load: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
 echo "== vGPU domain with a claim (agent round trip + rewrite)"
@@ -125,6 +127,8 @@ echo "== vGPU domain with a claim (agent round trip + rewrite)"
 echo "== domain without vGPU (the agent hands it back unchanged)"
 "$BUILD/bench/bench-hook" --hook "$BUILD/hook/vgpumig-hook" --socket "$T/b.sock" \
 	--xml "$T/plain.xml" --runs "$RUNS" --domain bench-vm
+# Give the hook's vGPU back so the claim bench has the whole host.
+"${PEER_CURL[@]}" -X DELETE "https://127.0.0.1:$PORT/v1/claims/$HOOK_CLAIM" >/dev/null
 echo "== claims over mutual TLS"
 "$BUILD/bench/bench-claim-tls" --peer "127.0.0.1:$PORT" --cert "$T/certs/host-a.pem" \
 	--key "$T/certs/host-a-key.pem" --ca "$T/certs/ca.pem" --runs "$CLAIM_RUNS" \
