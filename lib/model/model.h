@@ -160,6 +160,7 @@ typedef struct vgm_ctl_state {
 	uint64_t best_remaining;      /* smallest remaining at an iteration start */
 	uint64_t best_iteration;
 	uint64_t last_round_start;    /* remaining at the latest iteration start */
+	uint64_t prev_round_start;    /* ... and at the one before (0: none yet) */
 	unsigned fast_dirty_samples;  /* consecutive samples with dirty >= bandwidth */
 	unsigned over_timeout_samples; /* consecutive samples projecting past --timeout */
 	unsigned over_cap_samples;    /* consecutive samples above the bandwidth cap */

@@ -15,7 +15,7 @@ vgm_model_costs vgm_model_default_costs(void)
 {
 	/* Calibrated on the lab (libvirt 9.0, QEMU 10, TCG, veth): docs/model.md. */
 	return (vgm_model_costs){
-		.setup_s = 0.60,
+		.setup_s = 1.5,
 		.sync_s = 0.010,
 		.switchover_s = 0.030,
 		.bw_efficiency = 1.0,
