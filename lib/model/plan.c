@@ -65,7 +65,7 @@ static void explain(pc_end e, const pc_params *p, uint64_t dl_ms, char *buf, siz
 			 vgm_format_bytes((uint64_t)p->R, c, sizeof(c)), (unsigned long long)dl_ms);
 		break;
 	case PC_TOO_LONG:
-		snprintf(buf, n, "pre-copy would take more than 30 days: it does not converge in practice");
+		snprintf(buf, n, "pre-copy would take more than 30 days (or 2 million transfer steps): it does not converge in practice");
 		break;
 	}
 }
@@ -127,7 +127,9 @@ double vgm_model_project_s(uint64_t remaining_bytes, uint64_t round_dirty_bytes,
 			   double bps, uint64_t threshold_bytes, uint64_t vgpu_state_bytes,
 			   const vgm_model_costs *c)
 {
-	if (bps <= 0)
+	/* Without a working-set cap, rounds only grow when the guest dirties
+	 * faster than the link: never, and no need to walk them. */
+	if (bps <= 0 || dirty_bps >= bps)
 		return -1;
 	pc_params p = {
 		.R = bps, .R_link = bps, .D = dirty_bps, .W = INFINITY, .F = (double)vgpu_state_bytes,

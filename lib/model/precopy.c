@@ -5,6 +5,7 @@
 #include "precopy.h"
 
 #define PC_STALL_SYNCS 64u /* syncs without a new smallest pending: it will never converge */
+#define PC_MAX_STEPS 2000000u /* chunks + syncs: bounds the CPU a plan or projection may take */
 
 void pc_init(pc_state *s, const pc_params *p)
 {
@@ -58,6 +59,10 @@ static void loop_head(pc_state *s)
 void pc_advance(pc_state *s, double dt)
 {
 	while (dt > 1e-12 && !s->end) {
+		if (++s->steps > PC_MAX_STEPS) {
+			s->end = PC_TOO_LONG;
+			break;
+		}
 		if (s->sync_left > 0) {
 			double d = fmin(dt, s->sync_left);
 			s->sync_left -= d;

@@ -53,6 +53,7 @@ typedef struct pc_state {
 	double best_P;      /* smallest pending seen at a sync */
 	unsigned since_best;
 	double downtime;    /* set when converged */
+	unsigned long steps; /* loop iterations so far (bounded) */
 	pc_end end;
 } pc_state;
 
