@@ -39,6 +39,7 @@ typedef struct agent {
 	agent_config *cfg;      /* under lock; readers copy what they need */
 	json_t *facts;          /* under lock: last host facts (GET /v1/host) */
 	int64_t facts_at;       /* main thread: monotonic seconds of the last refresh */
+	bool facts_complete;    /* main thread: has libvirt's versions (or runs without libvirt) */
 	const char *crash_at;   /* test-only fault point (VGPUMIG_TEST_CRASH_AT) or NULL */
 	vgm_device_use *in_use; /* under lock: devices domains on this host use */
 	size_t n_in_use;

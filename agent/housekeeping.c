@@ -132,12 +132,16 @@ void agent_housekeeping(agent *a)
 		process_events(a);
 	}
 	/* facts change rarely (driver upgrade, libvirt restart) and cost a full
-	 * inventory read: refresh them every FACTS_EVERY_S, not every tick */
-	if (a->facts && now_s() - a->facts_at < FACTS_EVERY_S)
+	 * inventory read: refresh them every FACTS_EVERY_S, not every tick.  Facts
+	 * taken before libvirt answered lack its versions, and a peer's pre-check
+	 * would refuse us for that: retry those on every tick. */
+	if (a->facts && a->facts_complete && now_s() - a->facts_at < FACTS_EVERY_S)
 		return;
 	a->facts_at = now_s();
 	facts = agent_facts_collect(a, a->virt);
 	if (facts) {
+		a->facts_complete = !a->virt ||
+				    json_is_string(json_object_get(facts, "libvirt_version"));
 		pthread_mutex_lock(&a->lock);
 		json_decref(a->facts);
 		a->facts = facts;

@@ -23,7 +23,7 @@ static int assignment_row(sqlite3_stmt *st, vgm_assignment *a)
 
 int vgm_assignments_list(vgm_store *s, vgm_assignment **out, size_t *n, vgm_error *err)
 {
-	_cleanup_(store_unlockp) vgm_store *locked = store_lock(s);
+	_cleanup_(store_unlockp) _unused_ vgm_store *locked = store_lock(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r = store_prepare(s,
 			      "SELECT device_id, domain_uuid, domain_name, since, from_claim"
@@ -113,7 +113,7 @@ int vgm_assignment_release_domain(vgm_store *s, vgm_host *h, const char *domain_
 		return r;
 	char du[VGM_UUID_LEN + 1];
 	vgm_id_normalize(domain_uuid, du, sizeof(du));
-	_cleanup_(store_unlockp) vgm_store *locked = store_lock(s);
+	_cleanup_(store_unlockp) _unused_ vgm_store *locked = store_lock(s);
 	size_t n = 0;
 	r = store_count(s, "SELECT count(*) FROM assignments WHERE domain_uuid = ?1", du, &n, err);
 	if (r < 0)

@@ -206,13 +206,13 @@ int vgm_claims_get(vgm_store *s, const char *claim_id, vgm_claim **out, vgm_erro
 		return r;
 	char id[VGM_UUID_LEN + 1];
 	vgm_id_normalize(claim_id, id, sizeof(id));
-	_cleanup_(store_unlockp) vgm_store *locked = store_lock(s);
+	_cleanup_(store_unlockp) _unused_ vgm_store *locked = store_lock(s);
 	return claim_load(s, id, out, err);
 }
 
 int vgm_claims_list(vgm_store *s, bool all, vgm_claim **out, size_t *n, vgm_error *err)
 {
-	_cleanup_(store_unlockp) vgm_store *locked = store_lock(s);
+	_cleanup_(store_unlockp) _unused_ vgm_store *locked = store_lock(s);
 	return claims_select(s,
 			     all ? "ORDER BY created_at DESC, rowid DESC"
 				 : "WHERE state IN ('pending','held','committed')"
@@ -228,7 +228,7 @@ int vgm_claims_find_by_domain(vgm_store *s, const char *domain_uuid, vgm_claim *
 		return r;
 	char du[VGM_UUID_LEN + 1];
 	vgm_id_normalize(domain_uuid, du, sizeof(du));
-	_cleanup_(store_unlockp) vgm_store *locked = store_lock(s);
+	_cleanup_(store_unlockp) _unused_ vgm_store *locked = store_lock(s);
 	vgm_claim *v = NULL;
 	size_t n = 0;
 	r = claims_select(s,

@@ -557,7 +557,7 @@ int vgm_claims_claim(vgm_store *s, vgm_host *h, const vgm_claim_request *req, vg
 	_cleanup_free_ char *key = request_key(req);
 	if (!key)
 		return vgm_error_set(err, ENOMEM, "out of memory");
-	_cleanup_(store_unlockp) vgm_store *locked = store_lock(s);
+	_cleanup_(store_unlockp) _unused_ vgm_store *locked = store_lock(s);
 	r = existing_claim(s, h, req, key, out, err);
 	if (r != 0)
 		return r < 0 ? r : 0;
@@ -609,7 +609,7 @@ int vgm_claims_commit(vgm_store *s, vgm_host *h, const char *claim_id, vgm_error
 	int r = vgm_check_uuid("claim id", claim_id, err);
 	if (r < 0)
 		return r;
-	_cleanup_(store_unlockp) vgm_store *locked = store_lock(s);
+	_cleanup_(store_unlockp) _unused_ vgm_store *locked = store_lock(s);
 	_cleanup_(vgm_claim_freep) vgm_claim *c = NULL;
 	char id[VGM_UUID_LEN + 1];
 	vgm_id_normalize(claim_id, id, sizeof(id));
@@ -669,7 +669,7 @@ int vgm_claims_release(vgm_store *s, vgm_host *h, const char *claim_id, vgm_erro
 	int r = vgm_check_uuid("claim id", claim_id, err);
 	if (r < 0)
 		return r;
-	_cleanup_(store_unlockp) vgm_store *locked = store_lock(s);
+	_cleanup_(store_unlockp) _unused_ vgm_store *locked = store_lock(s);
 	_cleanup_(vgm_claim_freep) vgm_claim *c = NULL;
 	char id[VGM_UUID_LEN + 1];
 	vgm_id_normalize(claim_id, id, sizeof(id));

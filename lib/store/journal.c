@@ -33,7 +33,7 @@ int vgm_journal_append(vgm_store *s, const char *migration_id, const char *domai
 	if (!step || !step[0] || !outcome || !outcome[0])
 		return vgm_error_setr(err, EINVAL, "invalid_request",
 				      "a journal entry needs a step and an outcome");
-	_cleanup_(store_unlockp) vgm_store *locked = store_lock(s);
+	_cleanup_(store_unlockp) _unused_ vgm_store *locked = store_lock(s);
 	return store_journal_add(s, migration_id, domain, step, outcome, detail, err);
 }
 
@@ -53,7 +53,7 @@ static int journal_row(sqlite3_stmt *st, vgm_journal_entry *e)
 int vgm_journal_list(vgm_store *s, const char *migration_id, size_t limit,
 		     vgm_journal_entry **out, size_t *n, vgm_error *err)
 {
-	_cleanup_(store_unlockp) vgm_store *locked = store_lock(s);
+	_cleanup_(store_unlockp) _unused_ vgm_store *locked = store_lock(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r = store_prepare(s,
 			      "SELECT id, time, migration_id, domain, step, outcome, detail"

@@ -389,7 +389,7 @@ int vgm_reconcile(vgm_store *s, vgm_host *h, vgm_reconcile_report *report, vgm_e
 	vgm_reconcile_report local = {0};
 	vgm_reconcile_report *rep = report ? report : &local;
 	memset(rep, 0, sizeof(*rep));
-	_cleanup_(store_unlockp) vgm_store *locked = store_lock(s);
+	_cleanup_(store_unlockp) _unused_ vgm_store *locked = store_lock(s);
 	rc_ctx c = {.s = s, .h = h, .rep = rep, .act = {&rep->actions, &rep->n_actions}};
 	vgm_device_use *uses = NULL;
 	size_t n_uses = 0;

@@ -303,7 +303,7 @@ void vgm_store_close(vgm_store *s)
 
 int vgm_store_schema_version(vgm_store *s)
 {
-	_cleanup_(store_unlockp) vgm_store *locked = store_lock(s);
+	_cleanup_(store_unlockp) _unused_ vgm_store *locked = store_lock(s);
 	size_t v = 0;
 	int r = store_count(s, "PRAGMA user_version", NULL, &v, NULL);
 	return r < 0 ? r : (int)v;
@@ -313,7 +313,7 @@ int vgm_store_schema_version(vgm_store *s)
 
 int vgm_store_counts_get(vgm_store *s, vgm_store_counts *out, vgm_error *err)
 {
-	_cleanup_(store_unlockp) vgm_store *locked = store_lock(s);
+	_cleanup_(store_unlockp) _unused_ vgm_store *locked = store_lock(s);
 	memset(out, 0, sizeof(*out));
 	for (int st = VGM_CLAIM_PENDING; st <= VGM_CLAIM_EXPIRED; st++) {
 		int r = store_count(s, "SELECT count(*) FROM claims WHERE state = ?1",

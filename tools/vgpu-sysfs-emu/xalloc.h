@@ -23,7 +23,7 @@ static inline void *xcalloc(size_t n, size_t k) { return xoom(calloc(n ? n : 1, 
 static inline char *xstrdup(const char *s) { return xoom(strdup(s)); }
 static inline char *xstrndup(const char *s, size_t n) { return xoom(strndup(s, n)); }
 
-static inline char *xvasprintf(const char *fmt, va_list ap)
+__attribute__((format(printf, 1, 0))) static inline char *xvasprintf(const char *fmt, va_list ap)
 {
 	char *s = NULL;
 	if (vasprintf(&s, fmt, ap) < 0)
