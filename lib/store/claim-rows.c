@@ -245,3 +245,31 @@ int vgm_claims_find_by_domain(vgm_store *s, const char *domain_uuid, vgm_claim *
 	*out = v;
 	return 0;
 }
+
+int store_collect_text(vgm_store *s, sqlite3_stmt *st, const char *what, char ***out, size_t *n,
+		       vgm_error *err)
+{
+	int r;
+
+	*out = NULL;
+	*n = 0;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		bool ok = true;
+		char **g = realloc(*out, (*n + 1) * sizeof(char *));
+		if (!g)
+			return vgm_error_set(err, ENOMEM, "out of memory");
+		*out = g;
+		g[*n] = store_column_strdup(st, 0, &ok);
+		if (!ok)
+			return vgm_error_set(err, ENOMEM, "out of memory");
+		(*n)++;
+	}
+	return r == SQLITE_DONE ? 0 : store_sql_error(s, err, what);
+}
+
+void store_strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}

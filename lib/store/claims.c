@@ -255,27 +255,7 @@ static int created_for_claim(vgm_store *s, const char *claim_id, char ***out, si
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, claim_id, -1, SQLITE_STATIC);
-	*out = NULL;
-	*n = 0;
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		bool ok = true;
-		char **g = realloc(*out, (*n + 1) * sizeof(char *));
-		if (!g)
-			return vgm_error_set(err, ENOMEM, "out of memory");
-		*out = g;
-		g[*n] = store_column_strdup(st, 0, &ok);
-		if (!ok)
-			return vgm_error_set(err, ENOMEM, "out of memory");
-		(*n)++;
-	}
-	return r == SQLITE_DONE ? 0 : store_sql_error(s, err, "listing created devices");
-}
-
-static void strv_free(char **v, size_t n)
-{
-	for (size_t i = 0; v && i < n; i++)
-		free(v[i]);
-	free(v);
+	return store_collect_text(s, st, "listing created devices", out, n, err);
 }
 
 static int delete_claim(vgm_store *s, const char *claim_id, vgm_error *err)
@@ -323,7 +303,7 @@ int claim_undo_pending(vgm_store *s, vgm_host *h, const char *claim_id, store_ac
 		r = store_commit(s, err);
 	else
 		store_rollback(s);
-	strv_free(ids, n);
+	store_strv_free(ids, n);
 	return r;
 }
 

@@ -49,27 +49,7 @@ static int select_ids(vgm_store *s, const char *sql, int64_t param, char ***out,
 		return r;
 	if (sqlite3_bind_parameter_count(st) >= 1)
 		sqlite3_bind_int64(st, 1, param);
-	*out = NULL;
-	*n = 0;
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		bool ok = true;
-		char **g = realloc(*out, (*n + 1) * sizeof(char *));
-		if (!g)
-			return vgm_error_set(err, ENOMEM, "out of memory");
-		*out = g;
-		g[*n] = store_column_strdup(st, 0, &ok);
-		if (!ok)
-			return vgm_error_set(err, ENOMEM, "out of memory");
-		(*n)++;
-	}
-	return r == SQLITE_DONE ? 0 : store_sql_error(s, err, "reading the store");
-}
-
-static void ids_free(char **v, size_t n)
-{
-	for (size_t i = 0; v && i < n; i++)
-		free(v[i]);
-	free(v);
+	return store_collect_text(s, st, "reading the store", out, n, err);
 }
 
 static int exec_bind(vgm_store *s, const char *sql, const char *a, int64_t b, const char *what,
@@ -102,7 +82,7 @@ static int drop_pending(rc_ctx *c, vgm_error *err)
 					      "making it)", ids[i]);
 		}
 	}
-	ids_free(ids, n);
+	store_strv_free(ids, n);
 	return r;
 }
 
@@ -169,7 +149,7 @@ static int expire_leases(rc_ctx *c, vgm_error *err)
 		if (r == 0)
 			r = expire_one(c, cl, err);
 	}
-	ids_free(ids, n);
+	store_strv_free(ids, n);
 	return r;
 }
 
@@ -244,8 +224,8 @@ static int drop_vanished_owned(rc_ctx *c, vgm_error *err)
 	sqlite3_finalize(TAKE_PTR(st));
 	for (size_t i = 0; r == 0 && i < n; i++)
 		r = drop_owner(c, dev[i], cl[i], err);
-	ids_free(dev, n);
-	ids_free(cl, n);
+	store_strv_free(dev, n);
+	store_strv_free(cl, n);
 	return r;
 }
 
@@ -268,7 +248,7 @@ static int drop_vanished_created(rc_ctx *c, vgm_error *err)
 					      "sysfs", ids[i]);
 		}
 	}
-	ids_free(ids, n);
+	store_strv_free(ids, n);
 	return r;
 }
 
@@ -323,7 +303,7 @@ int store_remove_unowned_created(vgm_store *s, vgm_host *h, const char *claim_id
 				     ids[i]);
 		}
 	}
-	ids_free(ids, n);
+	store_strv_free(ids, n);
 	return r;
 }
 

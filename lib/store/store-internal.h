@@ -54,6 +54,12 @@ int store_commit(vgm_store *s, vgm_error *err);
 void store_rollback(vgm_store *s);
 /* A text column as a malloc'd string (NULL for SQL NULL); -ENOMEM sets *ok false. */
 char *store_column_strdup(sqlite3_stmt *st, int col, bool *ok);
+/* Text column 0 of every remaining row of a prepared, bound statement, into a
+ * new array (*out, *n); what names the read in an error.  Free with
+ * store_strv_free(), also after an error. */
+int store_collect_text(vgm_store *s, sqlite3_stmt *st, const char *what, char ***out, size_t *n,
+		       vgm_error *err);
+void store_strv_free(char **v, size_t n);
 /* Count rows of a one-integer query with one optional text parameter. */
 int store_count(vgm_store *s, const char *sql, const char *param, size_t *out, vgm_error *err);
 
