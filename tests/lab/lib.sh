@@ -78,6 +78,9 @@ absent() {
 migrate_virsh() {
 	local src=${1#host} dst=${2#host} vm=$3 t0 rc=0 out
 	shift 3
+	# libvirt keeps a bandwidth cap on the domain from earlier migrations
+	# (sticky); a plain migration here means an unthrottled one.
+	vs "$src" migrate-setspeed "$vm" 0 >/dev/null 2>&1
 	t0=$(date +%s.%N)
 	out=$(vs "$src" migrate --live "$@" "$vm" "qemu+tcp://host$dst/system" 2>&1) || rc=$?
 	echo "  virsh migrate --live $* $vm host$src -> host$dst: rc=$rc in $(elapsed "$t0") s${out:+: $out}"
