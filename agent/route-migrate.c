@@ -778,11 +778,6 @@ static int step_migrate(job *j, const char *live, const char *persist, vgm_error
 	int r = vgm_migration_new(&o, &h, err);
 	if (r < 0)
 		return r;
-	virConnectPtr dconn = NULL;
-	vgm_error derr = { 0 };
-	if (vgm_lv_open(j->c.peer_libvirt_uri, &dconn, &derr) < 0)
-		log_warn("migration %s: no summary from %s: %s", m->id, m->to, derr.message);
-	char why[256];
 	pthread_mutex_lock(&reg_lock);
 	j->m->handle = h;
 	if (j->m->abort_requested)
@@ -790,7 +785,17 @@ static int step_migrate(job *j, const char *live, const char *persist, vgm_error
 	pthread_mutex_unlock(&reg_lock);
 	journal(j, "migrate", "started", j->c.peer_libvirt_uri);
 	vgm_migration_summary sum;
-	r = vgm_migration_run(h, j->p.dom, dconn, on_progress, j, &sum, err);
+	r = vgm_migration_run(h, j->p.dom, NULL, on_progress, j, &sum, err);
+	if (r >= 0) {
+		/* The summary comes from the destination (the source domain is
+		 * gone); connecting only now keeps it off the start path. */
+		virConnectPtr dconn = NULL;
+		vgm_error derr = { 0 };
+		if (vgm_lv_open(j->c.peer_libvirt_uri, &dconn, &derr) < 0)
+			log_warn("migration %s: no summary from %s: %s", m->id, m->to, derr.message);
+		vgm_migration_summarize_dest(dconn, j->p.lvd->uuid, &sum);
+		vgm_lv_close(dconn);
+	}
 	pthread_mutex_lock(&reg_lock);
 	j->m->handle = NULL;
 	j->m->sum = sum;
@@ -800,8 +805,6 @@ static int step_migrate(job *j, const char *live, const char *persist, vgm_error
 	j->m->finished_ns = now_ns();
 	pthread_mutex_unlock(&reg_lock);
 	vgm_migration_free(h);
-	vgm_lv_close(dconn);
-	(void)why;
 	if (r >= 0 && j->rate_n > 0)
 		learn_link(j, &sum);
 	journal(j, "migrate", r >= 0 ? "ok" : (sum.aborted ? "aborted" : "failed"),

@@ -99,6 +99,11 @@ int vgm_migration_run(vgm_migration *m, virDomainPtr dom, virConnectPtr dconn,
 		      vgm_migration_progress_fn cb, void *userdata, vgm_migration_summary *sum,
 		      vgm_error *err);
 
+/* Fill the summary's numbers from the destination's completed job stats of
+ * domain uuid (nothing changes when dconn is NULL or has no such stats). */
+void vgm_migration_summarize_dest(virConnectPtr dconn, const char *uuid,
+				  vgm_migration_summary *sum);
+
 /* The typed parameters and flags the migration uses (exposed for tests). */
 int vgm_migration_build_params(const vgm_migration_opts *o, virTypedParameterPtr *params,
 			       int *n, unsigned *flags, vgm_error *err);

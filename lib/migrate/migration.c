@@ -256,8 +256,7 @@ static void sleep_ms(unsigned ms)
 	nanosleep(&ts, NULL);
 }
 
-/* Fill the summary from the destination's completed job stats. */
-static void summarize_from(virConnectPtr dconn, const char *uuid, vgm_migration_summary *s)
+void vgm_migration_summarize_dest(virConnectPtr dconn, const char *uuid, vgm_migration_summary *s)
 {
 	virDomainPtr d = dconn ? virDomainLookupByUUIDString(dconn, uuid) : NULL;
 	if (!d)
@@ -299,7 +298,7 @@ static int finish(vgm_migration *m, monitor *mon, virConnectPtr dconn, const cha
 	}
 	if (rc == 0) {
 		s->ok = true;
-		summarize_from(dconn, uuid, s);
+		vgm_migration_summarize_dest(dconn, uuid, s);
 		return 0;
 	}
 	if (mon->abort_wanted) {
