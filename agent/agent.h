@@ -44,6 +44,12 @@ typedef struct agent {
 	vgm_device_use *in_use; /* under lock: devices domains on this host use */
 	size_t n_in_use;
 	agent_pending_event *events; /* under lock */
+	/* On-demand libvirt sync (agent_sync_now): a request thread bumps
+	 * sync_wanted and writes wake_fd; the main thread syncs, then raises
+	 * sync_done to it and broadcasts synced. */
+	int wake_fd;                 /* eventfd, main loop polls it */
+	uint64_t sync_wanted, sync_done; /* under lock */
+	pthread_cond_t synced;
 
 	vgm_host *host;
 	vgm_store *store;
@@ -68,6 +74,13 @@ void agent_log(int level, const char *fmt, ...) _printf_(2, 3);
 /* Test-only fault injection: SIGKILL ourselves when point is the one named
  * in VGPUMIG_TEST_CRASH_AT (crash-safety tests); a no-op otherwise. */
 void agent_test_crash_point(agent *a, const char *point);
+
+/* Ask the main thread to refresh the in-use view from libvirt now and wait
+ * for it, at most timeout_ms.  0 when a sync that started after the call
+ * finished; -ETIMEDOUT otherwise (the caller goes on with the older view). */
+int agent_sync_now(agent *a, int timeout_ms);
+/* Main thread: run the requested syncs (called when wake_fd is readable). */
+void agent_sync_requested(agent *a);
 
 /* ---- config snapshot helpers (copy under the lock) ---- */
 unsigned agent_lease_seconds(agent *a);

@@ -6,6 +6,7 @@
  * hook events queued for that pass, and the facts cache.  A tick that fails
  * logs once and the next tick tries again; nothing here exits. */
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "metrics.h"
@@ -199,4 +200,48 @@ char *agent_host_name(agent *a)
 	v = strdup(a->cfg->host_name);
 	pthread_mutex_unlock(&a->lock);
 	return v;
+}
+
+int agent_sync_now(agent *a, int timeout_ms)
+{
+	uint64_t one = 1, want;
+	struct timespec until;
+	int r = 0;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&a->lock);
+	want = ++a->sync_wanted;
+	pthread_mutex_unlock(&a->lock);
+	if (write(a->wake_fd, &one, sizeof(one)) != sizeof(one) && errno != EAGAIN)
+		return -errno;
+	pthread_mutex_lock(&a->lock);
+	while (a->sync_done < want && r == 0)
+		r = pthread_cond_timedwait(&a->synced, &a->lock, &until);
+	r = a->sync_done >= want ? 0 : -ETIMEDOUT;
+	pthread_mutex_unlock(&a->lock);
+	return r;
+}
+
+void agent_sync_requested(agent *a)
+{
+	uint64_t n, want;
+
+	if (read(a->wake_fd, &n, sizeof(n)) != sizeof(n))
+		return;
+	pthread_mutex_lock(&a->lock);
+	want = a->sync_wanted;
+	pthread_mutex_unlock(&a->lock);
+	/* Every request counted so far is served by this one sync. */
+	if (a->virt)
+		agent_virt_sync(a);
+	pthread_mutex_lock(&a->lock);
+	a->sync_done = want;
+	pthread_cond_broadcast(&a->synced);
+	pthread_mutex_unlock(&a->lock);
 }

@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -165,6 +166,9 @@ static void agent_stop(agent *a)
 		free(e);
 	}
 	agent_config_free(a->cfg);
+	if (a->wake_fd >= 0)
+		close(a->wake_fd);
+	pthread_cond_destroy(&a->synced);
 	pthread_mutex_destroy(&a->lock);
 }
 
@@ -178,10 +182,11 @@ void agent_test_crash_point(agent *a, const char *point)
 
 static int run_loop(agent *a, int sfd, int tfd)
 {
-	struct pollfd p[2] = { { .fd = sfd, .events = POLLIN }, { .fd = tfd, .events = POLLIN } };
+	struct pollfd p[3] = { { .fd = sfd, .events = POLLIN }, { .fd = tfd, .events = POLLIN },
+			       { .fd = a->wake_fd, .events = POLLIN } };
 
 	for (;;) {
-		if (poll(p, 2, -1) < 0) {
+		if (poll(p, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			log_error("poll: %s", strerror(errno));
@@ -205,6 +210,8 @@ static int run_loop(agent *a, int sfd, int tfd)
 			if (read(tfd, &ticks, sizeof(ticks)) == sizeof(ticks))
 				agent_housekeeping(a);
 		}
+		if (p[2].revents & POLLIN)
+			agent_sync_requested(a);
 	}
 }
 
@@ -237,7 +244,8 @@ static int parse_args(int argc, char **argv, const char **config, bool *check)
 int main(int argc, char **argv)
 {
 	const char *config = AGENT_DEFAULT_CONFIG;
-	agent a = { .lock = PTHREAD_MUTEX_INITIALIZER, .local_fd = -1 };
+	agent a = { .lock = PTHREAD_MUTEX_INITIALIZER, .synced = PTHREAD_COND_INITIALIZER,
+		    .local_fd = -1, .wake_fd = -1 };
 	vgm_error err = { 0 };
 	bool check = false;
 	sigset_t mask;
@@ -266,7 +274,8 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
-	if (sfd < 0 || tfd < 0 || arm_timer(tfd, tick_seconds(a.cfg->lease_seconds)) < 0) {
+	a.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (sfd < 0 || tfd < 0 || a.wake_fd < 0 || arm_timer(tfd, tick_seconds(a.cfg->lease_seconds)) < 0) {
 		log_error("signalfd/timerfd: %s", strerror(errno));
 		agent_stop(&a);
 		return 1;

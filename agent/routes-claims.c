@@ -87,17 +87,38 @@ int route_claims_list(agent_request *req)
 	const char *all_s = agent_request_query(req, "all");
 	bool all = all_s && (STREQ(all_s, "1") || STREQ(all_s, "true") || STREQ(all_s, "yes"));
 	vgm_claim *claims = NULL;
-	size_t n = 0;
+	vgm_assignment *asg = NULL;
+	size_t n = 0, n_asg = 0;
 	vgm_error err = { 0 };
-	json_t *arr;
+	json_t *arr, *assigned;
 
 	if (vgm_claims_list(req->a->store, all, &claims, &n, &err) < 0)
 		return agent_reply_error(req, &err);
+	if (vgm_assignments_list(req->a->store, &asg, &n_asg, &err) < 0) {
+		vgm_claims_free(claims, n);
+		return agent_reply_error(req, &err);
+	}
 	arr = json_array();
 	for (size_t i = 0; arr && i < n; i++)
 		json_array_append_new(arr, agent_claim_json(&claims[i]));
+	/* What each claim became: the devices domains on this host hold now. */
+	assigned = json_array();
+	for (size_t i = 0; assigned && i < n_asg; i++)
+		json_array_append_new(assigned,
+				      json_pack("{s:s, s:s, s:s?, s:I, s:s?}", "device_id",
+						asg[i].device_id, "domain_uuid", asg[i].domain_uuid,
+						"domain_name", asg[i].domain_name, "since",
+						(json_int_t)asg[i].since, "from_claim",
+						asg[i].from_claim));
 	vgm_claims_free(claims, n);
-	return agent_reply_json(req, 200, arr ? json_pack("{s:o}", "claims", arr) : NULL);
+	vgm_assignments_free(asg, n_asg);
+	if (!arr || !assigned) {
+		json_decref(arr);
+		json_decref(assigned);
+		return agent_reply_json(req, 200, NULL);
+	}
+	return agent_reply_json(req, 200,
+				json_pack("{s:o, s:o}", "claims", arr, "assignments", assigned));
 }
 
 /* The {id} of /v1/claims/{id}: a UUID, checked before the store sees it. */

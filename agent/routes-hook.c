@@ -83,6 +83,8 @@ static int rewrite_with_claim(hook_ctx *h, const vgm_claim *c)
 	return reply_xml(req, out, out_len);
 }
 
+#define HOOK_SYNC_TIMEOUT_MS 3000
+
 /* No claim yet: claim now from the metadata's profiles, if it has them all. */
 static int claim_from_metadata(hook_ctx *h, vgm_claim **out, vgm_error *err)
 {
@@ -117,6 +119,14 @@ static int claim_from_metadata(hook_ctx *h, vgm_claim **out, vgm_error *err)
 		.n_devices = h->n,
 		.lease_seconds = agent_lease_seconds(a),
 	};
+	/* The in-use view is refreshed once per housekeeping tick; a domain
+	 * defined here since then may hold one of these ids.  Refresh it now
+	 * (libvirt runs this hook before it adds the incoming domain, so asking
+	 * libvirt for the list cannot wait on this migration). */
+	if (a->virt && agent_sync_now(a, HOOK_SYNC_TIMEOUT_MS) < 0)
+		log_warn("hook: libvirt's domain list did not refresh within %d ms; choosing "
+			 "vGPUs for %s from the view of the last tick", HOOK_SYNC_TIMEOUT_MS,
+			 h->d->name);
 	return vgm_claims_claim(a->store, a->host, &creq, out, err);
 }
 
