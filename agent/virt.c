@@ -16,12 +16,17 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
+#include "metrics.h"
 #include "routes.h"
 #include "vgpus.h"
 
 /* Assignments younger than this are not swept when their domain is
  * missing: a committed claim may precede the domain's definition. */
 #define SWEEP_GRACE_S 120
+/* libvirt adds an incoming domain right after the migrate-begin hooks; a
+ * claim the hook made whose domain is still absent this long after was
+ * vetoed (a later hook failed) or the migration died in prepare. */
+#define HOOK_CLAIM_GRACE_S 20
 
 struct agent_libvirt {
 	char *uri;
@@ -207,6 +212,35 @@ static void sweep_assignments(agent *a)
 	vgm_assignments_free(asg, n);
 }
 
+/* Hook-made claims (migration id "hook-...") whose domain never arrived:
+ * release them now instead of holding the devices for the whole lease. */
+static void sweep_hook_claims(agent *a)
+{
+	vgm_claim *c = NULL;
+	size_t n = 0;
+	int64_t now = time(NULL);
+	vgm_error err = { 0 };
+
+	if (vgm_claims_list(a->store, false, &c, &n, NULL) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (c[i].state != VGM_CLAIM_HELD || strncmp(c[i].migration_id, "hook-", 5) != 0 ||
+		    now - c[i].created_at < HOOK_CLAIM_GRACE_S ||
+		    agent_virt_domain_left(a, c[i].domain_uuid) != 1)
+			continue;
+		if (vgm_claims_release(a->store, a->host, c[i].claim_id, &err) < 0) {
+			log_error("releasing claim %s of domain %s: %s", c[i].claim_id,
+				  c[i].domain_name, vgm_error_message(&err));
+			continue;
+		}
+		log_info("claim %s of domain %s released: the incoming migration never arrived "
+			 "(%lld s after the hook claimed; another hook vetoed it or it failed)",
+			 c[i].claim_id, c[i].domain_name, (long long)(now - c[i].created_at));
+		agent_metrics_migration(a->metrics, "incoming_vetoed");
+	}
+	vgm_claims_free(c, n);
+}
+
 void agent_virt_sync(agent *a)
 {
 	_cleanup_(vgm_inventory_freep) vgm_inventory *inv = NULL;
@@ -237,6 +271,7 @@ void agent_virt_sync(agent *a)
 	pthread_mutex_unlock(&a->lock);
 	vgm_device_uses_free(old, n_old);
 	sweep_assignments(a);
+	sweep_hook_claims(a);
 }
 
 int agent_virt_domain_left(agent *a, const char *domain_uuid)

@@ -481,12 +481,14 @@ static int choose_from(vgm_store *s, vgm_host *h, bool fresh, bool *loaded,
  * plan that hands out existing instances, or a refusal, is made again from a
  * fresh read of sysfs, so neither rests on a stale view. */
 static int plan_claim(vgm_store *s, vgm_host *h, const vgm_claim_request *req, claim_choice *ch,
-		      vgm_error *err)
+		      bool *from_cache, vgm_error *err)
 {
 	bool loaded = false;
 	int r = choose_from(s, h, false, &loaded, req, ch, err);
+	*from_cache = !loaded;
 	if (loaded || (r == 0 && plan_creates_all(req, ch)))
 		return r;
+	*from_cache = false;
 	if (r == 0)
 		claim_choices_clear(ch, req->n_devices);
 	vgm_error_clear(err);
@@ -500,12 +502,16 @@ static void undo_after_failure(vgm_store *s, vgm_host *h, const char *claim_id)
 	(void)claim_undo_pending(s, h, claim_id, NULL, NULL, NULL, NULL);
 }
 
+/* *stale is set when the kernel refused a creation that a plan made from the
+ * cached inventory allowed (someone created a vGPU behind our back); the
+ * claim was undone and may be tried again from a fresh read. */
 static int make_claim(vgm_store *s, vgm_host *h, const vgm_claim_request *req, const char *key,
-		      vgm_claim **out, vgm_error *err)
+		      vgm_claim **out, bool *stale, vgm_error *err)
 {
 	claim_choice ch[VGM_CLAIM_MAX_DEVICES] = {0};
 	char claim_id[VGM_UUID_LEN + 1];
-	int r = plan_claim(s, h, req, ch, err);
+	bool from_cache = false;
+	int r = plan_claim(s, h, req, ch, &from_cache, err);
 	if (r < 0)
 		return r;
 	if (vgm_uuid_generate(claim_id) < 0)
@@ -517,6 +523,7 @@ static int make_claim(vgm_store *s, vgm_host *h, const vgm_claim_request *req, c
 		r = record_claim(s, req, key, claim_id, ch, !create, err);
 	if (r == 0 && create) {
 		r = create_devices(s, h, req, ch, err);
+		*stale = from_cache && (r == -ENOSPC || r == -EEXIST || r == -EBUSY);
 		if (r == 0)
 			r = finish_claim(s, req, claim_id, err);
 		if (r < 0)
@@ -541,7 +548,15 @@ int vgm_claims_claim(vgm_store *s, vgm_host *h, const vgm_claim_request *req, vg
 	r = existing_claim(s, h, req, key, out, err);
 	if (r != 0)
 		return r < 0 ? r : 0;
-	return make_claim(s, h, req, key, out, err);
+	bool stale = false;
+	r = make_claim(s, h, req, key, out, &stale, err);
+	if (r < 0 && stale) {
+		/* Plan once more from a fresh read of sysfs before refusing. */
+		store_inventory_drop(s);
+		vgm_error_clear(err);
+		r = make_claim(s, h, req, key, out, &stale, err);
+	}
+	return r;
 }
 
 /* ---- commit ---- */

@@ -549,6 +549,27 @@ static void test_parallel_claims_uncached(void **state)
 	assert_true(e->f->loads > 8);
 }
 
+/* A vGPU made behind the engine's back takes the slot its cached inventory
+ * still shows free: the kernel refuses the planned creation, and the engine
+ * plans again from sysfs instead of refusing (here: it finds that vGPU free
+ * and hands it out). */
+static void test_cache_stale_creation(void **state)
+{
+	env *e = *state;
+	e->inventory_ttl_ms = 3600 * 1000;
+	unsigned p = fake_add_parent(e->f, "0000:01:00.0", NULL, VGM_BACKEND_MDEV);
+	fake_add_profile(e->f, p, "nvidia-471", A4C, 4 * GIB, 2);
+	env_open(e);
+	_cleanup_(vgm_claim_freep) vgm_claim *c0 = claim_src(e, "mig-0", SRC1);
+	assert_int_equal(e->f->loads, 1);
+	assert_int_equal(fake_add_instance(e->f, OTHER1, p, "nvidia-471"), 0);
+	_cleanup_(vgm_claim_freep) vgm_claim *c1 = claim_src(e, "mig-1", SRC2);
+	assert_int_equal(e->f->loads, 2);
+	assert_string_equal(c1->devices[0].target_id, OTHER1);
+	assert_false(c1->devices[0].created);
+	assert_int_equal(fake_count(e->f), 2); /* nothing half-made is left */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -573,6 +594,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_release_domain_keep, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_vf_backend, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_inventory_cache, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_cache_stale_creation, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_parallel_claims, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_parallel_claims_uncached, env_setup,
 						env_teardown),
