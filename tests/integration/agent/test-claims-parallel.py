@@ -5,7 +5,9 @@ host-b has one A100 GPU: at most 8 "NVIDIA A100-5C" vGPUs fit on it.  100
 different migrations ask host-b's peer API at the same time for one each.
 Exactly 8 must win, the 92 others get a 409 with a message, and no device may
 end up with two owners, neither in the store nor in sysfs.  Then the same
-with claims on the local API mixed in, after the 8 are released.
+with claims on the local API mixed in, after the 8 are released.  Last, 20
+claims at once for exactly 20 slots on two GPUs: all must succeed (a full GPU
+must not refuse a claim the other GPU can take).
 """
 import threading
 import uuid
@@ -76,5 +78,35 @@ with Lab() as lab:
 
     # again, a tenth of the requests on the local unix-socket API
     verify(b, race(b, a, "mix", via_local_every=10), "peer and local API")
+
+# Room for exactly as many as ask: two GPUs, 10 "NVIDIA A100-4C" each; 20 at
+# once must all succeed, filling both GPUs (one full GPU must not refuse a
+# claim that the other can take).
+with Lab() as lab:
+    a, b = lab["host-a"], lab["host-b"]
+    a.start_emulator("A100", gpus=1)
+    b.start_emulator("A100", gpus=2)
+    a.start_agent()
+    b.start_agent()
+    results = [None] * 20
+    start = threading.Barrier(20)
+
+    def one(i):
+        body = claim_body(f"full-{i}", "host-a", [device(str(uuid.uuid4()))])
+        start.wait()
+        try:
+            results[i] = b.peer("POST", "/v1/claims", body, as_host=a, timeout=120)
+        except Exception as e:
+            results[i] = e
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    bad = [r for r in results if getattr(r, "status", None) != 201]
+    check(not bad, f"20 claims for 20 slots on two GPUs: all succeed ({len(bad)} refused: {bad[:1]})")
+    check(len(b.mdevs()) == 20 and all(len(v) == 1 for v in owners(b).values()),
+          "20 devices, one owner each")
 
 finish()
