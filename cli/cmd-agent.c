@@ -154,18 +154,42 @@ static void print_claims_table(json_t *claims)
 	}
 }
 
+/* Devices domains on this host hold now (what committed claims became). */
+static void print_assignments_table(json_t *assignments)
+{
+	size_t i;
+	json_t *a;
+	if (json_array_size(assignments) == 0)
+		return;
+	printf("\n%-36s  %-20s  %-36s  %s\n", "ASSIGNED DEVICE", "DOMAIN", "DOMAIN UUID", "SINCE");
+	json_array_foreach(assignments, i, a) {
+		printf("%-36s  %-20s  %-36s  %" JSON_INTEGER_FORMAT "\n", str_or_dash(a, "device_id"),
+		       str_or_dash(a, "domain_name"), str_or_dash(a, "domain_uuid"),
+		       json_integer_value(json_object_get(a, "since")));
+	}
+}
+
 static int cmd_claims(cli_ctx *ctx, int argc, char **argv)
 {
-	int r = no_args(ctx, argc, argv, "claims [--json]");
+	static const char usage[] = "claims [--all] [--json]";
+	const char *path = "/v1/claims";
+	int r = CLI_OK;
+	if (argc > 1 && STREQ(argv[1], "--all")) {
+		path = "/v1/claims?all=1";
+		argc--;
+		argv++;
+	}
+	r = no_args(ctx, argc, argv, usage);
 	json_t *reply = NULL;
 	if (r == CLI_OK)
-		r = agent_call(ctx, "GET", "/v1/claims", NULL, &reply);
+		r = agent_call(ctx, "GET", path, NULL, &reply);
 	if (r != CLI_OK)
 		return r;
 	if (ctx->json)
 		return cli_print_json(reply);
 	json_t *claims = json_is_array(reply) ? reply : json_object_get(reply, "claims");
 	print_claims_table(claims);
+	print_assignments_table(json_object_get(reply, "assignments"));
 	json_decref(reply);
 	return CLI_OK;
 }
@@ -282,7 +306,7 @@ static int cmd_check(cli_ctx *ctx, int argc, char **argv)
 
 const cli_verb cli_agent_verbs[] = {
 	{ "host", cmd_host, "host [--json]" },
-	{ "claims", cmd_claims, "claims [--json]" },
+	{ "claims", cmd_claims, "claims [--all] [--json]" },
 	{ "gc", cmd_gc, "gc [--json]" },
 	{ "check", cmd_check, CHECK_USAGE },
 	{ NULL, NULL, NULL },

@@ -116,6 +116,12 @@ with Lab() as lab:
     check(r.status == 200, f"commit mig-1 answered 200 (got {r})")
     st = {c["claim_id"]: c.get("state") for c in b.claims()}
     check(st.get(c1["claim_id"]) == "committed", f"mig-1 is committed (state {st.get(c1['claim_id'])})")
+    asg = b.cli_json("claims").get("assignments") or []
+    check([x.get("device_id") for x in asg if x.get("from_claim") == c1["claim_id"]] == [U_FREE],
+          f"after commit, mig-1's device is assigned to its domain (assignments {asg})")
+    p = b.cli("claims")
+    check(p.returncode == 0 and "ASSIGNED DEVICE" in p.stdout and U_FREE in p.stdout,
+          "`vgpumig claims` prints the assignments table")
     r = b.peer("POST", f"/v1/claims/{c1['claim_id']}/commit", {}, as_host=a)
     check(r.status == 200, f"a second commit is harmless (got {r})")
     r = b.peer("POST", f"/v1/claims/{uuid.uuid4()}/commit", {}, as_host=a)
@@ -135,6 +141,9 @@ with Lab() as lab:
     check(all(len(v) == 1 for v in owners(b).values()), "still no device with two owners")
     r = b.peer("DELETE", f"/v1/claims/{c4['claim_id']}", as_host=a)
     check(r.status in (200, 204, 404), f"releasing twice is harmless (got {r})")
+    hist = {c["claim_id"]: c.get("state") for c in b.cli_json("claims", "--all")["claims"]}
+    check(hist.get(c3["claim_id"]) == "released" and c3["claim_id"] not in {c["claim_id"] for c in b.claims()},
+          f"released claims are only in `vgpumig claims --all` (state {hist.get(c3['claim_id'])})")
 
     # --- lease expiry: restart B with a 2 s lease ---
     b.stop_agent()
