@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench-stats.h"
 #include "api/client.h"
 #include "util/validate.h"
 
@@ -36,25 +37,6 @@ typedef struct worker {
 	char target[128];
 	char error[512];
 } worker;
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double pct(const double *sorted, int n, double p)
-{
-	int i = (int)(p / 100.0 * (n - 1) + 0.5);
-	return sorted[MIN(MAX(i, 0), n - 1)];
-}
 
 static json_t *claim_request(const bench_opts *o, const char *tag, int i)
 {
@@ -103,28 +85,28 @@ static int round_trips(const bench_opts *o, vgm_client *c)
 		vgm_error err = { 0 };
 		char id[128], target[128];
 		long status = 0;
-		double t0 = now_ms();
+		double t0 = bench_now_ms();
 		int r = claim_one(o, c, "rt", i, &status, id, sizeof(id), target, sizeof(target), &err);
-		double t1 = now_ms();
+		double t1 = bench_now_ms();
 		if (r == 0)
 			r = release_one(c, id, &err);
-		double t2 = now_ms();
+		double t2 = bench_now_ms();
 		if (r < 0 && errors++ == 0)
 			fprintf(stderr, "bench-claim-tls: %s\n", vgm_error_message(&err));
 		tc[i] = t1 - t0;
 		tr[i] = t2 - t1;
 		tt[i] = t2 - t0;
 	}
-	qsort(tc, (size_t)o->runs, sizeof(double), cmp_double);
-	qsort(tr, (size_t)o->runs, sizeof(double), cmp_double);
-	qsort(tt, (size_t)o->runs, sizeof(double), cmp_double);
+	bench_sort(tc, (size_t)o->runs);
+	bench_sort(tr, (size_t)o->runs);
+	bench_sort(tt, (size_t)o->runs);
 	printf("claim round trips over mTLS to %s: %d runs, errors %d\n", o->peer, o->runs, errors);
-	printf("  claim          min %.2f  p50 %.2f  p99 %.2f ms\n", tc[0], pct(tc, o->runs, 50),
-	       pct(tc, o->runs, 99));
-	printf("  release        min %.2f  p50 %.2f  p99 %.2f ms\n", tr[0], pct(tr, o->runs, 50),
-	       pct(tr, o->runs, 99));
-	printf("  claim+release  min %.2f  p50 %.2f  p99 %.2f ms\n", tt[0], pct(tt, o->runs, 50),
-	       pct(tt, o->runs, 99));
+	printf("  claim          min %.2f  p50 %.2f  p99 %.2f ms\n", tc[0], bench_pct(tc, (size_t)o->runs, 50),
+	       bench_pct(tc, (size_t)o->runs, 99));
+	printf("  release        min %.2f  p50 %.2f  p99 %.2f ms\n", tr[0], bench_pct(tr, (size_t)o->runs, 50),
+	       bench_pct(tr, (size_t)o->runs, 99));
+	printf("  claim+release  min %.2f  p50 %.2f  p99 %.2f ms\n", tt[0], bench_pct(tt, (size_t)o->runs, 50),
+	       bench_pct(tt, (size_t)o->runs, 99));
 	free(tc);
 	free(tr);
 	free(tt);
@@ -163,7 +145,7 @@ static int concurrent(const bench_opts *o, vgm_client *c)
 		w[i] = (worker){ .o = o, .c = c, .start = &start, .index = i };
 		pthread_create(&t[i], NULL, concurrent_claim, &w[i]);
 	}
-	double t0 = now_ms();
+	double t0 = bench_now_ms();
 	pthread_barrier_wait(&start);
 	int ok = 0, errors = 0;
 	for (int i = 0; i < n; i++) {
@@ -173,7 +155,7 @@ static int concurrent(const bench_opts *o, vgm_client *c)
 		else if (errors++ < 3)
 			fprintf(stderr, "bench-claim-tls: claim %d: HTTP %ld %s\n", i, w[i].status, w[i].error);
 	}
-	double wall = now_ms() - t0;
+	double wall = bench_now_ms() - t0;
 	printf("%d concurrent claims: %d succeeded, errors %d, targets handed out twice %d, "
 	       "wall %.1f ms\n", n, ok, errors, count_twice(w, n), wall);
 	int rel_errors = 0;

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench-stats.h"
 #include "../tests/unit/store/fake-device.h"
 #include "store/store.h"
 #include "util/validate.h"
@@ -34,26 +35,6 @@ typedef struct bench {
 	int errors;
 	char first_error[512];
 } bench;
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double pct(double *v, int n, double p)
-{
-	qsort(v, (size_t)n, sizeof(double), cmp_double);
-	int i = (int)(p * (n - 1) + 0.5);
-	return v[i];
-}
 
 static void note_error(bench *b, const vgm_error *err)
 {
@@ -75,16 +56,16 @@ static void cycle(bench *b, int i)
 				 .lease_seconds = 300};
 	vgm_claim *c = NULL;
 	vgm_error err = {0};
-	double t0 = now_ms();
+	double t0 = bench_now_ms();
 	if (vgm_claims_claim(b->s, b->h, &req, &c, &err) < 0) {
 		note_error(b, &err);
 		b->claim_ms[i] = b->release_ms[i] = b->cycle_ms[i] = 0;
 		return;
 	}
-	double t1 = now_ms();
+	double t1 = bench_now_ms();
 	if (vgm_claims_release(b->s, b->h, c->claim_id, &err) < 0)
 		note_error(b, &err);
-	double t2 = now_ms();
+	double t2 = bench_now_ms();
 	vgm_claim_free(c);
 	b->claim_ms[i] = t1 - t0;
 	b->release_ms[i] = t2 - t1;
@@ -110,20 +91,20 @@ static void run(bench *b, int threads, const char *label)
 	b->errors = 0;
 	b->round++;
 	pthread_t t[64];
-	double t0 = now_ms();
+	double t0 = bench_now_ms();
 	for (int i = 0; i < threads; i++)
 		pthread_create(&t[i], NULL, worker, b);
 	for (int i = 0; i < threads; i++)
 		pthread_join(t[i], NULL);
-	double wall = now_ms() - t0;
+	double wall = bench_now_ms() - t0;
 	printf("%-12s threads=%-3d cycles=%d wall=%.1f ms  claims/s=%.0f  errors=%d\n", label,
 	       threads, b->n, wall, b->n / (wall / 1e3), b->errors);
-	printf("%-12s claim   p50=%.3f ms p99=%.3f ms\n", "", pct(b->claim_ms, b->n, 0.5),
-	       pct(b->claim_ms, b->n, 0.99));
-	printf("%-12s release p50=%.3f ms p99=%.3f ms\n", "", pct(b->release_ms, b->n, 0.5),
-	       pct(b->release_ms, b->n, 0.99));
-	printf("%-12s cycle   p50=%.3f ms p99=%.3f ms\n", "", pct(b->cycle_ms, b->n, 0.5),
-	       pct(b->cycle_ms, b->n, 0.99));
+	printf("%-12s claim   p50=%.3f ms p99=%.3f ms\n", "", bench_pct(b->claim_ms, (size_t)b->n, 50),
+	       bench_pct(b->claim_ms, (size_t)b->n, 99));
+	printf("%-12s release p50=%.3f ms p99=%.3f ms\n", "", bench_pct(b->release_ms, (size_t)b->n, 50),
+	       bench_pct(b->release_ms, (size_t)b->n, 99));
+	printf("%-12s cycle   p50=%.3f ms p99=%.3f ms\n", "", bench_pct(b->cycle_ms, (size_t)b->n, 50),
+	       bench_pct(b->cycle_ms, (size_t)b->n, 99));
 	if (b->errors)
 		printf("%-12s first error: %s\n", "", b->first_error);
 }

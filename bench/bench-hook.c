@@ -18,31 +18,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench-stats.h"
 #include "util/fs.h"
 
 typedef struct bench_opts {
 	const char *hook, *socket, *xml_path, *domain;
 	int runs;
 } bench_opts;
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double pct(const double *sorted, int n, double p)
-{
-	int i = (int)(p / 100.0 * (n - 1) + 0.5);
-	return sorted[MIN(MAX(i, 0), n - 1)];
-}
 
 static pid_t spawn_hook(const bench_opts *o, char *const envp[], int *in_fd, int *out_fd)
 {
@@ -145,7 +127,7 @@ int main(int argc, char **argv)
 	int failed = 0;
 	size_t out_len = 0;
 	for (int i = 0; i < o.runs; i++) {
-		double t0 = now_ms();
+		double t0 = bench_now_ms();
 		int in_fd, out_fd, status = 0;
 		pid_t pid = spawn_hook(&o, envp, &in_fd, &out_fd);
 		if (pid < 0) {
@@ -154,15 +136,15 @@ int main(int argc, char **argv)
 		}
 		out_len = pump(in_fd, out_fd, xml, len);
 		waitpid(pid, &status, 0);
-		t[i] = now_ms() - t0;
+		t[i] = bench_now_ms() - t0;
 		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || out_len == 0)
 			failed++;
 	}
-	qsort(t, (size_t)o.runs, sizeof(double), cmp_double);
+	bench_sort(t, (size_t)o.runs);
 	printf("bench-hook: %d runs, fork+exec+round trip of a %zu-byte domain XML (reply %zu bytes)\n",
 	       o.runs, len, out_len);
 	printf("  min %.2f ms  p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms\n", t[0],
-	       pct(t, o.runs, 50), pct(t, o.runs, 90), pct(t, o.runs, 99), t[o.runs - 1]);
+	       bench_pct(t, (size_t)o.runs, 50), bench_pct(t, (size_t)o.runs, 90), bench_pct(t, (size_t)o.runs, 99), t[o.runs - 1]);
 	printf("  failed runs: %d\n", failed);
 	free(t);
 	return 0;

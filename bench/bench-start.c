@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench-stats.h"
 #include "api/client.h"
 
 static double now_s(void)
@@ -24,19 +25,6 @@ static double now_s(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double pct(double *v, int n, double p)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	int i = (int)ceil(p * n) - 1;
-	return v[i < 0 ? 0 : i >= n ? n - 1 : i];
 }
 
 /* One migration from the agent at c to host `to`; fills client/agent ms. */
@@ -123,7 +111,7 @@ int main(int argc, char **argv)
 	if (n > 0) {
 		printf("start -> virDomainMigrateToURI3, %d runs: client p50 %.1f ms p99 %.1f ms; "
 		       "agent p50 %.1f ms p99 %.1f ms\n",
-		       n, pct(cl, n, 0.5), pct(cl, n, 0.99), pct(ag, n, 0.5), pct(ag, n, 0.99));
+		       n, bench_pct(cl, (size_t)n, 50), bench_pct(cl, (size_t)n, 99), bench_pct(ag, (size_t)n, 50), bench_pct(ag, (size_t)n, 99));
 		printf("mean phase start (ms after the request):");
 		const char *k;
 		json_t *v;
