@@ -599,16 +599,23 @@ static int finished_error(vgm_store *s, const vgm_claim *c, vgm_error *err)
 							    : vgm_claim_state_to_string(c->state));
 }
 
-int vgm_claims_commit(vgm_store *s, vgm_host *h, const char *claim_id, vgm_error *err)
+/* A claim named by outside input: checked, normalised, loaded.  The caller
+ * holds the store lock. */
+static int claim_load_outside(vgm_store *s, const char *claim_id, vgm_claim **out, vgm_error *err)
 {
+	char id[VGM_UUID_LEN + 1];
 	int r = vgm_check_uuid("claim id", claim_id, err);
 	if (r < 0)
 		return r;
+	vgm_id_normalize(claim_id, id, sizeof(id));
+	return claim_load(s, id, out, err);
+}
+
+int vgm_claims_commit(vgm_store *s, vgm_host *h, const char *claim_id, vgm_error *err)
+{
 	_cleanup_(store_unlockp) _unused_ vgm_store *locked = store_lock(s);
 	_cleanup_(vgm_claim_freep) vgm_claim *c = NULL;
-	char id[VGM_UUID_LEN + 1];
-	vgm_id_normalize(claim_id, id, sizeof(id));
-	r = claim_load(s, id, &c, err);
+	int r = claim_load_outside(s, claim_id, &c, err);
 	if (r < 0)
 		return r;
 	if (c->state == VGM_CLAIM_COMMITTED)
@@ -661,23 +668,18 @@ static int release_tx(vgm_store *s, const vgm_claim *c, vgm_error *err)
 
 int vgm_claims_release(vgm_store *s, vgm_host *h, const char *claim_id, vgm_error *err)
 {
-	int r = vgm_check_uuid("claim id", claim_id, err);
-	if (r < 0)
-		return r;
 	_cleanup_(store_unlockp) _unused_ vgm_store *locked = store_lock(s);
 	_cleanup_(vgm_claim_freep) vgm_claim *c = NULL;
-	char id[VGM_UUID_LEN + 1];
-	vgm_id_normalize(claim_id, id, sizeof(id));
-	r = claim_load(s, id, &c, err);
+	int r = claim_load_outside(s, claim_id, &c, err);
 	if (r < 0)
 		return r;
 	if (c->state == VGM_CLAIM_PENDING)
-		return claim_undo_pending(s, h, id, NULL, NULL, NULL, err);
+		return claim_undo_pending(s, h, c->claim_id, NULL, NULL, NULL, err);
 	if (c->state != VGM_CLAIM_RELEASED && c->state != VGM_CLAIM_EXPIRED) {
 		r = release_tx(s, c, err);
 		if (r < 0)
 			return r;
 	}
 	/* Also on a repeated release: finish removals an earlier one left. */
-	return store_remove_unowned_created(s, h, id, NULL, NULL, NULL, err);
+	return store_remove_unowned_created(s, h, c->claim_id, NULL, NULL, NULL, err);
 }
