@@ -28,7 +28,9 @@ static const vgm_idmap fixed_map[] = {
 	{ "0000:41:00.4", "0000:c1:01.3" },
 };
 
-static void check_output(const char *in, size_t len, const char *out, size_t outlen)
+/* Only the first n_map entries were given to the rewrite: an id of a later
+ * entry may rightly stay. */
+static void check_output(const char *in, size_t len, const char *out, size_t outlen, size_t n_map)
 {
 	vgm_domain_info *a = NULL, *b = NULL;
 	if (vgm_domxml_inspect(in, len, &a, NULL) < 0 || vgm_domxml_inspect(out, outlen, &b, NULL) < 0)
@@ -36,7 +38,7 @@ static void check_output(const char *in, size_t len, const char *out, size_t out
 	if (a->n_hostdevs != b->n_hostdevs)
 		abort();
 	for (size_t i = 0; i < b->n_hostdevs; i++)
-		for (size_t k = 0; k < sizeof(fixed_map) / sizeof(fixed_map[0]); k++)
+		for (size_t k = 0; k < n_map; k++)
 			if (b->hostdevs[i].id && strcmp(b->hostdevs[i].id, fixed_map[k].src) == 0)
 				abort();
 	vgm_domain_info_free(a);
@@ -123,10 +125,18 @@ static void check_round_trip(const char *in, size_t len, const char *out, size_t
 	if (vgm_domxml_rewrite(out, outlen, back, n_map, VGM_REWRITE_ALLOW_UNMAPPED, &again,
 			       &againlen, NULL) < 0)
 		abort();
+	/* Nothing to map: the document comes back byte for byte, both ways. */
+	if (n_map == 0 && (outlen != len || againlen != len || memcmp(out, in, len) != 0 ||
+			   memcmp(again, in, len) != 0))
+		abort();
 	xmlSetStructuredErrorFunc(NULL, ignore_error);
 	int l1 = 0, l2 = 0;
 	char *c1 = canonical(in, len, &l1), *c2 = canonical(again, againlen, &l2);
-	if (l1 < 0 || l1 != l2 || memcmp(c1, c2, (size_t)l1) != 0)
+	/* libxml2's C14N refuses some well-formed documents (an invalid
+	 * namespace URI, say); then both sides must be refused alike. */
+	if ((l1 < 0) != (l2 < 0))
+		abort();
+	if (l1 >= 0 && (l1 != l2 || memcmp(c1, c2, (size_t)l1) != 0))
 		abort();
 	xmlFree(c1);
 	xmlFree(c2);
@@ -148,7 +158,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (vgm_domxml_rewrite(xml, len, fixed_map, n_map, flags, &out, &outlen, &err) == 0) {
 		if (!out || out[outlen] != '\0')
 			abort();
-		check_output(xml, len, out, outlen);
+		check_output(xml, len, out, outlen, n_map);
 		check_round_trip(xml, len, out, outlen, n_map);
 		free(out);
 	} else if (!err.message[0] || out) {
