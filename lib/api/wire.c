@@ -259,26 +259,21 @@ static int decode_devices(json_t *o, vgm_wire_claim_req *r, vgm_error *err)
 int vgm_wire_claim_req_decode(const char *json, size_t len, vgm_wire_claim_req **out, vgm_error *err)
 {
 	_cleanup_(vgm_wire_claim_req_freep) vgm_wire_claim_req *r = NULL;
-	json_t *o = NULL;
+	_cleanup_(json_decrefp) json_t *o = NULL;
 	int ret;
 
 	*out = NULL;
 	if ((ret = vgm_wire_parse_object(json, len, &o, err)) < 0)
 		return ret;
 	r = calloc(1, sizeof(*r));
-	if (!r) {
-		json_decref(o);
+	if (!r)
 		return vgm_error_set(err, ENOMEM, "out of memory");
-	}
 	if ((ret = get_name(o, "migration_id", "migration_id", true, &r->migration_id, err)) < 0 ||
 	    (ret = get_uuid(o, "domain_uuid", "domain_uuid", true, &r->domain_uuid, err)) < 0 ||
 	    (ret = vgm_wire_get_string(o, "domain_name", true, VGM_WIRE_MAX_TEXT, &r->domain_name, err)) < 0 ||
 	    (ret = get_name(o, "source_host", "source_host", true, &r->source_host, err)) < 0 ||
-	    (ret = decode_devices(o, r, err)) < 0) {
-		json_decref(o);
+	    (ret = decode_devices(o, r, err)) < 0)
 		return ret;
-	}
-	json_decref(o);
 	*out = TAKE_PTR(r);
 	return 0;
 }
@@ -422,15 +417,13 @@ int vgm_wire_claim_from_json(json_t *o, vgm_wire_claim **out, vgm_error *err)
 
 int vgm_wire_claim_decode(const char *json, size_t len, vgm_wire_claim **out, vgm_error *err)
 {
-	json_t *o = NULL;
+	_cleanup_(json_decrefp) json_t *o = NULL;
 	int r;
 
 	*out = NULL;
 	if ((r = vgm_wire_parse_object(json, len, &o, err)) < 0)
 		return r;
-	r = vgm_wire_claim_from_json(o, out, err);
-	json_decref(o);
-	return r;
+	return vgm_wire_claim_from_json(o, out, err);
 }
 
 json_t *vgm_wire_claim_encode(const vgm_wire_claim *r)
@@ -534,7 +527,7 @@ static int status_errno(int status)
 
 int vgm_wire_error_decode(const char *json, size_t len, int http_status, vgm_error *err)
 {
-	json_t *o = NULL;
+	_cleanup_(json_decrefp) json_t *o = NULL;
 	const char *code, *msg;
 	int r;
 
@@ -543,17 +536,14 @@ int vgm_wire_error_decode(const char *json, size_t len, int http_status, vgm_err
 				      "agent answered HTTP %d without an error body", http_status);
 	code = json_string_value(json_object_get(o, "code"));
 	msg = json_string_value(json_object_get(o, "message"));
-	if (!code || !msg) {
-		json_decref(o);
+	if (!code || !msg)
 		return vgm_error_setr(err, status_errno(http_status), "internal",
 				      "agent answered HTTP %d without an error body", http_status);
-	}
 	if (*msg)
 		r = vgm_error_setr(err, status_errno(http_status), code, "%.*s", VGM_WIRE_MAX_MESSAGE, msg);
 	else
 		r = vgm_error_setr(err, status_errno(http_status), code,
 				   "agent answered HTTP %d (%.64s) without a message", http_status, code);
-	json_decref(o);
 	return r;
 }
 
@@ -573,25 +563,20 @@ void vgm_wire_hook_event_free(vgm_wire_hook_event *e)
 int vgm_wire_hook_event_decode(const char *json, size_t len, vgm_wire_hook_event **out, vgm_error *err)
 {
 	_cleanup_(vgm_wire_hook_event_freep) vgm_wire_hook_event *e = NULL;
-	json_t *o = NULL;
+	_cleanup_(json_decrefp) json_t *o = NULL;
 	int r;
 
 	*out = NULL;
 	if ((r = vgm_wire_parse_object(json, len, &o, err)) < 0)
 		return r;
 	e = calloc(1, sizeof(*e));
-	if (!e) {
-		json_decref(o);
+	if (!e)
 		return vgm_error_set(err, ENOMEM, "out of memory");
-	}
 	if ((r = get_uuid(o, "domain_uuid", "domain_uuid", false, &e->domain_uuid, err)) < 0 ||
 	    (r = vgm_wire_get_string(o, "domain_name", true, VGM_WIRE_MAX_TEXT, &e->domain_name, err)) < 0 ||
 	    (r = get_name(o, "op", "op", true, &e->op, err)) < 0 ||
-	    (r = get_name(o, "sub_op", "sub_op", false, &e->sub_op, err)) < 0) {
-		json_decref(o);
+	    (r = get_name(o, "sub_op", "sub_op", false, &e->sub_op, err)) < 0)
 		return r;
-	}
-	json_decref(o);
 	*out = TAKE_PTR(e);
 	return 0;
 }
@@ -631,28 +616,23 @@ int vgm_wire_migration_req_decode(const char *json, size_t len, vgm_wire_migrati
 				 vgm_error *err)
 {
 	_cleanup_(vgm_wire_migration_req_freep) vgm_wire_migration_req *r = NULL;
-	json_t *o = NULL;
+	_cleanup_(json_decrefp) json_t *o = NULL;
 	int ret;
 
 	*out = NULL;
 	if ((ret = vgm_wire_parse_object(json, len, &o, err)) < 0)
 		return ret;
 	r = calloc(1, sizeof(*r));
-	if (!r) {
-		json_decref(o);
+	if (!r)
 		return vgm_error_set(err, ENOMEM, "out of memory");
-	}
 	if ((ret = vgm_wire_get_string(o, "domain", true, VGM_WIRE_MAX_TEXT, &r->domain, err)) < 0 ||
 	    (ret = get_name(o, "to", "to", true, &r->to, err)) < 0 ||
 	    (ret = get_opt_i64(o, "max_downtime_ms", &r->max_downtime_ms, err)) < 0 ||
 	    (ret = get_opt_i64(o, "bandwidth_bps", &r->bandwidth_bps, err)) < 0 ||
 	    (ret = get_opt_i64(o, "timeout_ms", &r->timeout_ms, err)) < 0 ||
 	    (ret = vgm_wire_get_bool(o, "dry_run", &r->dry_run, err)) < 0 ||
-	    (ret = vgm_wire_get_bool(o, "force", &r->force, err)) < 0) {
-		json_decref(o);
+	    (ret = vgm_wire_get_bool(o, "force", &r->force, err)) < 0)
 		return ret;
-	}
-	json_decref(o);
 	*out = TAKE_PTR(r);
 	return 0;
 }
