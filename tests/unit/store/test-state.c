@@ -332,10 +332,14 @@ static void crash_claim_after(env *e, unsigned k)
 	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 	e->f->fail_create_at = e->f->kill_create_after = e->f->kill_remove_before = 0;
 	assert_int_equal(fake_count(e->f), 1 + k);
-	assert_int_equal(raw_count(e, "SELECT count(*) FROM claims WHERE state = 'pending'"), 1);
+	/* k = 0: the undo deleted the claim before its removal pass was killed;
+	 * the three intents are left unowned, for reconcile's removal pass */
+	assert_int_equal(raw_count(e, "SELECT count(*) FROM claims WHERE state = 'pending'"),
+			 k > 0);
+	assert_int_equal(raw_count(e, "SELECT count(*) FROM devices_created"), 3);
 	env_open(e);
 	vgm_reconcile_report rep = reconcile_ok(e);
-	assert_int_equal(rep.pending_dropped, 1);
+	assert_int_equal(rep.pending_dropped, k > 0);
 	assert_int_equal(rep.removed, k);
 	vgm_reconcile_report_clear(&rep);
 	assert_int_equal(fake_count(e->f), 1); /* only the operator's */
