@@ -286,11 +286,13 @@ static int in_progress_error(vgm_store *s, const char *claim_id, vgm_error *err)
 
 /* ---- C3, C4 ---- */
 
-/* C3; the caller does NOT hold s->lock. */
+/* C3; the caller does NOT hold s->lock.  *done: devices before this index
+ * were created by us. */
 static int create_devices(vgm_store *s, vgm_host *h, const vgm_claim_request *req,
-			  const claim_choice *ch, vgm_error *err)
+			  const claim_choice *ch, size_t *done, vgm_error *err)
 {
 	for (size_t i = 0; i < req->n_devices; i++) {
+		*done = i;
 		if (!ch[i].create)
 			continue;
 		const char *uuid = req->devices[i].kind == VGM_BACKEND_MDEV ? ch[i].target_id : NULL;
@@ -304,7 +306,24 @@ static int create_devices(vgm_store *s, vgm_host *h, const vgm_claim_request *re
 			return r;
 		}
 	}
+	*done = req->n_devices;
 	return 0;
+}
+
+/* After a failed C3: the devices from the failed one on were not made by us
+ * (a create that fails EEXIST names someone else's device): forget their
+ * rows so no removal pass ever touches them. */
+static void forget_uncreated(vgm_store *s, const vgm_claim_request *req, const claim_choice *ch,
+			     size_t from)
+{
+	for (size_t i = from; i < req->n_devices; i++) {
+		_cleanup_stmt_ sqlite3_stmt *st = NULL;
+		if (!ch[i].create || store_prepare(s, "DELETE FROM devices_created WHERE id = lower(?1)",
+						   &st, NULL) < 0)
+			continue;
+		sqlite3_bind_text(st, 1, ch[i].target_id, -1, SQLITE_STATIC);
+		(void)store_step_done(s, st, "forgetting a device not created", NULL);
+	}
 }
 
 static int finish_claim(vgm_store *s, const vgm_claim_request *req, const char *claim_id,
@@ -510,11 +529,14 @@ static int create_unlocked(vgm_store *s, vgm_host *h, const vgm_claim_request *r
 	}
 	note_creations(s, req, ch);
 	pthread_mutex_unlock(&s->lock);
-	r = create_devices(s, h, req, ch, err);
+	size_t done = 0;
+	r = create_devices(s, h, req, ch, &done, err);
 	pthread_mutex_lock(&s->lock);
 	creating_del(s, claim_id);
-	if (r < 0)
+	if (r < 0) {
 		store_inventory_drop(s);
+		forget_uncreated(s, req, ch, done);
+	}
 	if (r == 0)
 		r = finish_claim(s, req, claim_id, err);
 	/* The caller reports the first error; a failing undo is left to
