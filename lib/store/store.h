@@ -4,8 +4,11 @@
  * synchronous=FULL, foreign keys on).  Every function is safe to call from
  * several threads at once: calls are serialised on one connection by a mutex,
  * so a claim decision (choose devices + record them) is never interleaved with
- * another.  Every call that changes state has committed it to disk before it
- * returns, so an API reply built from its result is already durable.  The
+ * another.  Sysfs writes are made with the mutex released (creates by the
+ * claiming thread, removals on threads of their own with a deadline), so a
+ * slow or blocked write stalls no other call.  Every call that changes state
+ * has committed it to disk before it returns, so an API reply built from its
+ * result is already durable.  The
  * store takes an exclusive lock on state_dir/vgpumig.lock: one agent per
  * state dir.
  *
