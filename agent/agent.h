@@ -44,6 +44,7 @@ typedef struct agent {
 	vgm_device_use *in_use; /* under lock: devices domains on this host use */
 	size_t n_in_use;
 	bool in_use_known;      /* under lock: the last libvirt pass read every domain */
+	size_t warned_blocked, warned_kept; /* main thread: counts the last warning named */
 	agent_pending_event *events; /* under lock */
 	/* On-demand libvirt sync (agent_sync_now): a request thread bumps
 	 * sync_wanted and writes wake_fd; the main thread syncs, then raises
