@@ -602,11 +602,13 @@ static int run_compat(job *j, const peer_fetch *pf, const vgm_facts *tf, vgm_err
 	for (size_t i = 0; r >= 0 && i < j->p.n; i++)
 		wanted[i] = (vgm_profile_ref){ j->p.v[i].profile_name ? j->p.v[i].profile_name : "",
 					       j->p.v[i].framebuffer_bytes, 0 };
-	vgm_check_input in = { sf, tf, j->p.info, wanted, j->p.n, offered, n_offered, false };
+	vgm_nvml_summary nvml;
+	agent_nvml_verdict(j->a, j->p.info, j->p.v, j->p.n, true, tf, &nvml);
+	vgm_check_input in = { sf, tf, j->p.info, wanted, j->p.n, offered, n_offered, false, &nvml };
 	if (r >= 0)
 		r = vgm_compat_check(&in, &l, err);
 	for (size_t i = 0; r >= 0 && i < l->n; i++)
-		if (!l->items[i].ok) {
+		if (!l->items[i].ok && !l->items[i].unknown) {
 			r = vgm_error_setr(err, EINVAL, l->items[i].code, "%s", l->items[i].message);
 			break;
 		}

@@ -15,7 +15,7 @@ import uuid
 
 from agentlab import DATA, METADATA_NS, Lab, check, finish
 
-LINE = re.compile(r"^(ok  |FAIL) (\S+)\s+(\S.*)$")
+LINE = re.compile(r"^(ok  |FAIL|\?\?  ) (\S+)\s+(\S.*)$")
 TEMPLATE = open(os.path.join(DATA, "vgpu.xml.in")).read()
 
 
