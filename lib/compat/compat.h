@@ -59,6 +59,7 @@ typedef enum vgm_ecc_mode {
 } vgm_ecc_mode;
 
 const char *vgm_ecc_to_string(vgm_ecc_mode m); /* NULL for unknown */
+vgm_ecc_mode vgm_ecc_from_string(const char *s); /* UNKNOWN for NULL or other text */
 
 enum {
 	VGM_HAS_MDEV = 1u << VGM_BACKEND_MDEV,

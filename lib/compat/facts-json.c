@@ -183,14 +183,8 @@ static int get_ecc(const json_t *j, vgm_ecc_mode *out, vgm_error *err)
 	const json_t *v = json_object_get(j, "ecc_mode");
 	if (!v || json_is_null(v))
 		return 0;
-	const char *s = json_string_value(v);
-	if (s && STREQ(s, "enabled"))
-		*out = VGM_ECC_ENABLED;
-	else if (s && STREQ(s, "disabled"))
-		*out = VGM_ECC_DISABLED;
-	else if (s && STREQ(s, "mixed"))
-		*out = VGM_ECC_MIXED;
-	else
+	*out = vgm_ecc_from_string(json_string_value(v));
+	if (*out == VGM_ECC_UNKNOWN)
 		return bad(err, "ecc_mode", "must be \"enabled\", \"disabled\", \"mixed\" or null");
 	return 0;
 }

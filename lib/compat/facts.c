@@ -54,6 +54,17 @@ const char *vgm_ecc_to_string(vgm_ecc_mode m)
 	}
 }
 
+vgm_ecc_mode vgm_ecc_from_string(const char *s)
+{
+	if (s && STREQ(s, "enabled"))
+		return VGM_ECC_ENABLED;
+	if (s && STREQ(s, "disabled"))
+		return VGM_ECC_DISABLED;
+	if (s && STREQ(s, "mixed"))
+		return VGM_ECC_MIXED;
+	return VGM_ECC_UNKNOWN;
+}
+
 int vgm_facts_add_note(vgm_facts *f, const char *fmt, ...)
 {
 	char *s = NULL;

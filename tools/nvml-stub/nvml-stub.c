@@ -16,7 +16,8 @@
  *   sysfs PATH            the emulator's mount: its mdevs and vendor-VF vGPUs
  *                         are the running vGPU instances (all on GPU 0)
  *   init fail             nvmlInit_v2 fails (driver not loaded)
- * The file is read again on every nvmlDeviceGetCount_v2 and nvmlGetVgpuCompatibility.
+ * The file is read again on every nvmlDeviceGetCount_v2.  A forced verdict
+ * travels in the target GPU's metadata blob, so either host may compare.
  * Without a forced verdict the stub compares what NVIDIA's does: host driver
  * version, board and ECC of the vGPU's source against the physical GPU.
  *
@@ -390,7 +391,8 @@ nvmlReturn_t nvmlDeviceGetVgpuMetadata(nvmlDevice_t d, pgpu_md *md, unsigned *si
 	pgpu_md h = { .version = 1, .revision = 1, .range = { 0x10000, 0x120000 } };
 	char opaque[128];
 	snprintf(h.host_driver, sizeof(h.host_driver), "%s", st.driver);
-	snprintf(opaque, sizeof(opaque), "board=%s;ecc=%d", st.cat->name, d->ecc);
+	snprintf(opaque, sizeof(opaque), "board=%s;ecc=%d;force=%d:%d", st.cat->name, d->ecc,
+		 st.forced_compat, st.forced_limit);
 	h.opaque_size = (unsigned)strlen(opaque) + 1;
 	return give(md, size, &h, offsetof(pgpu_md, opaque), opaque);
 }
@@ -405,13 +407,15 @@ static void opaque_get(const char *opaque, const char *key, char *out, size_t n)
 
 nvmlReturn_t nvmlGetVgpuCompatibility(vgpu_md *v, pgpu_md *p, pgpu_compat *c)
 {
-	char vb[32], pb[32], ve[4], pe[4];
+	char vb[32], pb[32], ve[4], pe[4], force[32];
+	int fc = -1, fl = 0;
 	if (!v || !p || !c)
 		return E_INVALID;
-	if (st.up)
-		st.up = load_state() == OK; /* a test may have changed the verdict */
-	if (st.forced_compat >= 0) {
-		*c = (pgpu_compat){ st.forced_compat, st.forced_limit };
+	/* a verdict forced on the target travels in its GPU's blob, so either
+	 * host may compare, as with the real library */
+	opaque_get(p->opaque, "force=", force, sizeof(force));
+	if (sscanf(force, "%d:%d", &fc, &fl) == 2 && fc >= 0) {
+		*c = (pgpu_compat){ fc, fl };
 		return OK;
 	}
 	opaque_get(v->opaque, "board=", vb, sizeof(vb));

@@ -666,13 +666,13 @@ static void test_nvml_stub(void **state)
 	/* NVIDIA says no (forced): the refused vGPU and the limit are named */
 	snprintf(text, sizeof(text), "gpus 2\necc1 disabled\ncompat none gpu\nsysfs %s\n", sysfs);
 	stub_write(text);
-	vgm_compat_nvml_verdict(nv, ids, blobs, 1, back, &sum);
+	vgm_facts_free(f);
+	f = gather_nvml(nv); /* the target's GPU blobs carry the verdict */
+	vgm_compat_nvml_verdict(nv, ids, blobs, 1, f, &sum);
 	assert_int_equal(sum.verdict, 0);
 	assert_int_equal(sum.limit, 0x4);
 	assert_string_equal(sum.id, uuid);
 	/* one GPU with ECC off: mixed */
-	vgm_facts_free(f);
-	f = gather_nvml(nv);
 	assert_int_equal(f->ecc, VGM_ECC_MIXED);
 	/* bad blobs are refused before NVML sees them */
 	vgm_nvml_verdict v;
