@@ -4,9 +4,11 @@
  * versions) at start and on every housekeeping tick, and cached; request
  * threads return the cached copy, refreshed from sysfs when no cache exists
  * yet.  The JSON is lib/compat's facts form (what peers decode with
- * vgm_facts_from_json) plus agent_version and lab_mode; versions are null
+ * vgm_facts_from_json) plus agent_version, lab_mode and gathered_at
+ * (unix seconds of the gathering); versions are null
  * when libvirt_uri=none. */
 #include <string.h>
+#include <time.h>
 
 #include "compat/compat.h"
 #include "routes.h"
@@ -48,6 +50,7 @@ json_t *agent_facts_collect(agent *a, agent_libvirt *virt)
 	if (o) {
 		json_object_set_new(o, "agent_version", json_string(VGM_VERSION));
 		json_object_set_new(o, "lab_mode", json_boolean(agent_lab_mode(a)));
+		json_object_set_new(o, "gathered_at", json_integer((json_int_t)time(NULL)));
 	}
 	return o;
 }

@@ -426,6 +426,17 @@ static json_t *sample_json(const mig *m)
 	return o;
 }
 
+/* vGPU bytes sent where libvirt reports them (vfio_data_transferred, libvirt
+ * >= 10.6); else null, and at_switchover says what moves when the guest stops. */
+static json_t *vgpu_json(const mig *m)
+{
+	bool sent = (m->last.have & VGM_SAMPLE_HAVE_VFIO) != 0;
+	return json_pack("{s:I, s:I, s:o, s:I}", "count", (json_int_t)m->n_vgpus, "bytes",
+			 (json_int_t)m->vgpu_bytes, "transferred",
+			 sent ? json_integer((json_int_t)m->last.vfio_data_transferred) : json_null(),
+			 "at_switchover", (json_int_t)(sent ? 0 : m->vgpu_bytes));
+}
+
 static json_t *snapshot_locked(const mig *m)
 {
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b}", "migration_id", m->id,
@@ -437,9 +448,7 @@ static json_t *snapshot_locked(const mig *m)
 	json_object_set_new(o, "created_at", json_real((double)m->created_ns / 1e9));
 	json_object_set_new(o, "elapsed_ms", json_integer((json_int_t)m->last.time_elapsed_ms));
 	json_object_set_new(o, "ram", sample_json(m));
-	json_object_set_new(o, "vgpu", json_pack("{s:I, s:I, s:I}", "count", (json_int_t)m->n_vgpus,
-						 "bytes", (json_int_t)m->vgpu_bytes, "transferred",
-						 (json_int_t)m->last.vfio_data_transferred));
+	json_object_set_new(o, "vgpu", vgpu_json(m));
 	json_object_set_new(o, "rate_bps", json_integer((json_int_t)m->last.memory_bps));
 	json_object_set_new(o, "dirty_rate_bps",
 			    json_integer((json_int_t)m->last.memory_dirty_rate_bps));

@@ -179,6 +179,16 @@ with Lab() as lab:
     check(p.returncode == 0 and b"<domain" in p.stdout, f"hook: a matching domain is accepted ({p.stderr!r})")
     check(len(b.claims()) == 1, "hook: and claimed")
 
+    # --- times for people in text, raw numbers in --json ---
+    p = b.cli("claims")
+    row = [l for l in p.stdout.splitlines() if " held " in l]
+    check(row and re.search(r"  in \d+ (min|s)  ", row[0]), f"`vgpumig claims`: EXPIRES reads 'in N min' ({row})")
+    check(isinstance(b.claims()[0].get("expires_at"), int), "`vgpumig claims --json`: expires_at stays unix seconds")
+    p = b.cli("host")
+    check(re.search(r"^gathered_at: \d+ \((\d+ s ago|in 0 s)\)$", p.stdout, re.M),
+          f"`vgpumig host`: gathered_at with a human reading ({[l for l in p.stdout.splitlines() if 'gathered' in l]})")
+    check(isinstance(b.cli_json("host").get("gathered_at"), int), "`vgpumig host --json`: gathered_at is a number")
+
     # --- a vIOMMU shows in the XML alone: refused on the hook path too ---
     _, xml_iommu = domain(lab, "vm-hook-iommu", str(uuid.uuid4()))
     xml_iommu = xml_iommu.replace(b"<video>", b"<iommu model='intel'/>\n    <video>")
