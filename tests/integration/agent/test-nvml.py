@@ -12,10 +12,11 @@ at its emulator mount so the running vGPUs are the emulated ones.
   the source's driver, ECC and NVML blob is refused before any claim, with
   the SAME sentence `vgpumig check` prints; a matching one is claimed.
 """
-import ctypes
 import json
 import os
 import re
+import subprocess
+import sys
 import uuid
 
 from agentlab import BUILD, DATA, METADATA_NS, Lab, check, finish
@@ -45,30 +46,41 @@ def restate(h, **kv):
     h.start_agent(env={"LD_LIBRARY_PATH": STUB, "VGPUMIG_NVML_STUB": h.stub})
 
 
+BLOB_READER = r"""
+import ctypes, sys
+lib = ctypes.CDLL(sys.argv[1])
+assert lib.nvmlInit_v2() == 0
+n = ctypes.c_uint(0)
+lib.nvmlDeviceGetCount_v2(ctypes.byref(n))
+dev = ctypes.c_void_p()
+lib.nvmlDeviceGetHandleByIndex_v2(0, ctypes.byref(dev))
+ids, cnt = (ctypes.c_uint * 64)(), ctypes.c_uint(64)
+lib.nvmlDeviceGetActiveVgpus(dev, ctypes.byref(cnt), ids)
+for i in range(cnt.value):
+    u = ctypes.create_string_buffer(80)
+    if lib.nvmlVgpuInstanceGetMdevUUID(ids[i], u, 80) == 0 and u.value.decode() == sys.argv[2]:
+        size = ctypes.c_uint(0)
+        lib.nvmlVgpuInstanceGetMetadata(ids[i], None, ctypes.byref(size))
+        buf = ctypes.create_string_buffer(size.value)
+        assert lib.nvmlVgpuInstanceGetMetadata(ids[i], buf, ctypes.byref(size)) == 0
+        print(buf.raw[:size.value].hex())
+lib.nvmlShutdown()
+"""
+
+
 def vgpu_blob(h, vgpu):
     """NVML's metadata of vGPU on host h, as host h's agent records it (hex),
-    read through the same stand-in library."""
-    os.environ["VGPUMIG_NVML_STUB"] = h.stub
-    lib = ctypes.CDLL(os.path.join(STUB, "libnvidia-ml.so.1"))
-    assert lib.nvmlInit_v2() == 0
-    n = ctypes.c_uint(0)
-    lib.nvmlDeviceGetCount_v2(ctypes.byref(n))
-    dev = ctypes.c_void_p()
-    lib.nvmlDeviceGetHandleByIndex_v2(0, ctypes.byref(dev))
-    ids = (ctypes.c_uint * 64)()
-    cnt = ctypes.c_uint(64)
-    lib.nvmlDeviceGetActiveVgpus(dev, ctypes.byref(cnt), ids)
-    for i in range(cnt.value):
-        u = ctypes.create_string_buffer(80)
-        if lib.nvmlVgpuInstanceGetMdevUUID(ids[i], u, 80) == 0 and u.value.decode() == vgpu:
-            size = ctypes.c_uint(0)
-            lib.nvmlVgpuInstanceGetMetadata(ids[i], None, ctypes.byref(size))
-            buf = ctypes.create_string_buffer(size.value)
-            assert lib.nvmlVgpuInstanceGetMetadata(ids[i], buf, ctypes.byref(size)) == 0
-            lib.nvmlShutdown()
-            return buf.raw[:size.value].hex()
-    lib.nvmlShutdown()
-    return None
+    read through the same stand-in library in a child process (a sanitizer
+    build of the stand-in needs its runtime preloaded there)."""
+    so = os.path.join(STUB, "libnvidia-ml.so.1")
+    env = dict(os.environ, VGPUMIG_NVML_STUB=h.stub, ASAN_OPTIONS="detect_leaks=0")
+    asan = [l.split()[2] for l in subprocess.run(["ldd", so], capture_output=True, text=True)
+            .stdout.splitlines() if "libasan" in l and "=>" in l]
+    if asan:
+        env["LD_PRELOAD"] = asan[0]
+    p = subprocess.run([sys.executable, "-c", BLOB_READER, so, vgpu], capture_output=True,
+                       text=True, env=env, timeout=60)
+    return p.stdout.strip() or None
 
 
 def domain(lab, name, vgpu, src=None, blob=None):
