@@ -616,11 +616,8 @@ static int run_compat(job *j, const peer_fetch *pf, const vgm_facts *tf, vgm_err
 	vgm_check_input in = { sf, tf, j->p.info, wanted, j->p.n, offered, n_offered, false, &nvml };
 	if (r >= 0)
 		r = vgm_compat_check(&in, &l, err);
-	for (size_t i = 0; r >= 0 && i < l->n; i++)
-		if (!l->items[i].ok && !l->items[i].unknown) {
-			r = vgm_error_setr(err, EINVAL, l->items[i].code, "%s", l->items[i].message);
-			break;
-		}
+	if (r >= 0)
+		r = vgm_check_list_refusal(l, err);
 	json_decref(mine);
 	return r;
 }

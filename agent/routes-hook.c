@@ -135,16 +135,6 @@ static int claim_from_metadata(hook_ctx *h, vgm_claim **out, vgm_error *err)
 	return vgm_claims_claim(a->store, a->host, &creq, out, err);
 }
 
-/* The first failed check as an error (its code is the reason, its words the
- * message): the hook prints it and libvirt refuses the migration. */
-static int first_failure(const vgm_check_list *l, vgm_error *err)
-{
-	for (size_t i = 0; i < l->n; i++)
-		if (!l->items[i].ok && !l->items[i].unknown)
-			return vgm_error_setr(err, EINVAL, l->items[i].code, "%s", l->items[i].message);
-	return 0;
-}
-
 /* Before claiming: the checks `vgpumig check` runs (lib/compat, same
  * words), on what the source recorded in the domain's metadata against this
  * host's facts; a domain without a record is checked on its XML alone. */
@@ -176,7 +166,7 @@ static int check_incoming(hook_ctx *h, vgm_error *err)
 			       .n_wanted = nw, .nvml = &nvml };
 	if ((r = vgm_compat_check_incoming(&in, &l, err)) < 0)
 		return r;
-	return first_failure(l, err);
+	return vgm_check_list_refusal(l, err);
 }
 
 static int hook_with_vgpus(hook_ctx *h)

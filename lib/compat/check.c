@@ -60,6 +60,32 @@ void vgm_check_list_free(vgm_check_list *l)
 	free(l);
 }
 
+int vgm_check_list_refusal(const vgm_check_list *l, vgm_error *err)
+{
+	const vgm_check_result *first = NULL;
+	char more[256] = "";
+	size_t used = 0, n_more = 0;
+	for (size_t i = 0; i < l->n; i++) {
+		const vgm_check_result *c = &l->items[i];
+		if (c->ok || c->unknown)
+			continue;
+		if (!first) {
+			first = c;
+			continue;
+		}
+		n_more++;
+		if (used < sizeof(more))
+			used += (size_t)snprintf(more + used, sizeof(more) - used, "%s%s",
+						 n_more > 1 ? ", " : "", c->code);
+	}
+	if (!first)
+		return 0;
+	if (!n_more)
+		return vgm_error_setr(err, EINVAL, first->code, "%s", first->message);
+	return vgm_error_setr(err, EINVAL, first->code, "%s; %zu more check%s failed (%s)",
+			      first->message, n_more, n_more == 1 ? "" : "s", more);
+}
+
 const vgm_check_result *vgm_check_list_find(const vgm_check_list *l, const char *code)
 {
 	for (size_t i = 0; i < l->n; i++)

@@ -176,6 +176,11 @@ DEFINE_FREEP(vgm_check_list, vgm_check_list_free)
  * target, then pair, domain and profile checks).  Fails only on ENOMEM or a
  * NULL facts pointer. */
 int vgm_compat_check(const vgm_check_input *in, vgm_check_list **out, vgm_error *err);
+/* 0 when nothing failed (unknowns allowed); else -EINVAL with the first
+ * failure's code as reason and its sentence as message, followed by the codes
+ * of any other failures: "...; 2 more checks failed (ecc_mismatch,
+ * nvml_incompatible)". */
+int vgm_check_list_refusal(const vgm_check_list *l, vgm_error *err);
 /* The first failed result with this code, or NULL. */
 const vgm_check_result *vgm_check_list_find(const vgm_check_list *l, const char *code);
 /* The checks a target runs on an incoming domain before claiming (hook

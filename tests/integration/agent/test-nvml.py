@@ -8,6 +8,10 @@ at its emulator mount so the running vGPUs are the emulated ones.
 
 - `vgpumig host --json`: nvml true, ECC from NVML, per-GPU metadata.
 - `vgpumig check` (source path): ECC mismatch and NVIDIA's "no" are FAIL lines.
+- `vgpumig migrate --dry-run` (host-c, whose agent reads its domain from
+  libvirt's test:// driver): the check step refuses and names ecc_mismatch /
+  nvml_incompatible among the failures (the test driver's QEMU 0.0.2 fails
+  first, so the first sentence is about QEMU).
 - the hook (`virsh migrate` path, no claim): a domain whose metadata records
   the source's driver, ECC and NVML blob is refused before any claim, with
   the SAME sentence `vgpumig check` prints; a matching one is claimed.
@@ -109,14 +113,38 @@ def hook_line(p):
     return p.stderr.decode(errors="replace").strip().removeprefix("vgpumig: ")
 
 
-with Lab() as lab:
-    a, b = lab["host-a"], lab["host-b"]
+def start_with_libvirt_test(lab, h, vgpu):
+    """An agent whose libvirt is the test:// driver with one running domain
+    holding vgpu, so `vgpumig migrate` gets as far as its check step."""
+    node = os.path.join(h.dir, "node.xml")
+    with open(node, "w") as f:
+        f.write(f"<node><domain type='test'><name>vm-mig</name><uuid>{uuid.uuid4()}</uuid>"
+                f"<memory>1048576</memory><vcpu>1</vcpu><os><type arch='x86_64'>hvm</type></os>"
+                f"<devices><hostdev mode='subsystem' type='mdev' model='vfio-pci'><source>"
+                f"<address uuid='{vgpu}'/></source></hostdev></devices></domain></node>")
+    h.stub = os.path.join(h.dir, "nvml-state")
+    write_state(h, driver="550.90.05", ecc="enabled", streaming="yes")
+    h.start_agent(env={"LD_LIBRARY_PATH": STUB, "VGPUMIG_NVML_STUB": h.stub},
+                  libvirt_uri=f"test://{node}")
+
+
+def migrate_refusal(h):
+    p = h.cli("migrate", "vm-mig", "--to", "host-b", "--dry-run")
+    return p.returncode, p.stderr.strip()
+
+
+with Lab(("host-a", "host-b", "host-c")) as lab:
+    a, b, hc = lab["host-a"], lab["host-b"], lab["host-c"]
     a.start_emulator("A100", gpus=2)
     b.start_emulator("A100", gpus=2)
+    hc.start_emulator("A100", gpus=1)
     S = str(uuid.uuid4())
     a.create_mdev("nvidia-471", S)
+    SC = str(uuid.uuid4())
+    hc.create_mdev("nvidia-471", SC)
     start(a)
     start(b)
+    start_with_libvirt_test(lab, hc, SC)
 
     # --- facts ---
     j = a.cli_json("host")
@@ -145,6 +173,9 @@ with Lab() as lab:
     check(c.get("nvml", {}).get("code") == "nvml_incompatible",
           f"the stand-in's NVML also says no for an ECC change ({c.get('nvml', {}).get('message')})")
     check_ecc_msg = c.get("ecc", {}).get("message")
+    rc, err = migrate_refusal(hc)
+    check(rc == 1 and "ecc_mismatch" in err and "checks failed" in err,
+          f"migrate's check step refuses and names the ECC mismatch ({err!r})")
 
     # --- hook path: the same ECC mismatch recorded in the metadata, no claim ---
     _, xml_ecc = domain(lab, "vm-hook-ecc", str(uuid.uuid4()),
@@ -163,6 +194,9 @@ with Lab() as lab:
     check(c.get("nvml", {}).get("code") == "nvml_incompatible" and "limited by the GPU hardware" in nv_msg
           and S in nv_msg, f"check: NVIDIA's verdict names the vGPU and the limit ({nv_msg!r})")
     check(c.get("ecc", {}).get("status") == "ok", "ECC matches again: only NVIDIA's verdict fails")
+    rc, err = migrate_refusal(hc)
+    check(rc == 1 and "nvml_incompatible" in err and "ecc_mismatch" not in err,
+          f"migrate's check step refuses on NVIDIA's verdict ({err!r})")
     blob = vgpu_blob(a, S)
     check(blob and re.fullmatch(r"[0-9a-f]+", blob), "the source's NVML gives the vGPU's metadata blob")
     _, xml_nv = domain(lab, "vm-hook-nvml", S,
@@ -190,6 +224,9 @@ with Lab() as lab:
     p = b.hook("vm-hook-ok", "migrate", "begin", xml_ok)
     check(p.returncode == 0 and b"<domain" in p.stdout, f"hook: a matching domain is accepted ({p.stderr!r})")
     check(len(b.claims()) == 1, "hook: and claimed")
+    rc, err = migrate_refusal(hc)
+    check(rc == 1 and "ecc_mismatch" not in err and "nvml_incompatible" not in err,
+          f"matching NVML facts: migrate's check step names neither ({err!r})")
 
     # --- times for people in text, raw numbers in --json ---
     p = b.cli("claims")

@@ -318,6 +318,12 @@ static void test_incoming_same_words(void **state)
 		assert_string_equal(a->message, b->message);
 	}
 	assert_int_equal(in->n_failed, 2);
+	/* refusal: the first sentence, and the codes of the rest */
+	vgm_error e = { 0 };
+	assert_int_equal(vgm_check_list_refusal(in, &e), -EINVAL);
+	assert_string_equal(e.reason, "driver_mismatch");
+	assert_non_null(strstr(e.message, vgm_check_list_find(in, "driver_mismatch")->message));
+	assert_non_null(strstr(e.message, "; 1 more check failed (ecc_mismatch)"));
 	vgm_check_list_free(in);
 	vgm_check_list_free(full);
 	/* nothing recorded (a domain without metadata): no driver line, ECC unknown */
@@ -326,6 +332,8 @@ static void test_incoming_same_words(void **state)
 	s.in.n_wanted = 0;
 	assert_int_equal(vgm_compat_check_incoming(&s.in, &in, NULL), 0);
 	assert_int_equal(in->n_failed, 0);
+	assert_true(in->n_unknown > 0);
+	assert_int_equal(vgm_check_list_refusal(in, NULL), 0); /* unknowns do not refuse */
 	assert_null(vgm_check_list_find(in, "driver_mismatch"));
 	for (size_t i = 0; i < in->n; i++)
 		assert_false(STREQ(in->items[i].name, "driver"));
