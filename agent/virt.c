@@ -167,6 +167,15 @@ static bool meta_current(const vgm_domain_info *d, const vgm_meta_source *src,
 	return true;
 }
 
+static size_t count_blobs(const vgm_meta_vgpu *meta, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		k += meta[i].nvml_metadata != NULL;
+	return k;
+}
+
 /* Profiles, the source's driver and ECC, and NVML's blob of every vGPU: what
  * a target needs to check a migration that plain virsh started. */
 static void record_metadata(agent *a, virDomainPtr dom, const vgm_domain_info *d,
@@ -200,8 +209,10 @@ static void record_metadata(agent *a, virDomainPtr dom, const vgm_domain_info *d
 				 VGM_METADATA_NS, flags) < 0)
 		log_warn("domain %s: cannot record vGPU metadata: %s", d->name, last_error());
 	else
-		log_info("domain %s: recorded %zu vGPU profile(s) and this host's facts in its "
-			 "metadata", d->name, n);
+		log_info("domain %s: recorded %zu vGPU profile(s), driver %s, ECC %s and NVML "
+			 "metadata of %zu vGPU(s) in its metadata", d->name, n,
+			 src.driver_version ? src.driver_version : "unknown",
+			 src.ecc ? src.ecc : "unknown", count_blobs(meta, n));
 out:
 	for (size_t i = 0; i < n; i++)
 		free(meta[i].nvml_metadata);

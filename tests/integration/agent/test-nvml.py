@@ -21,9 +21,10 @@ import os
 import re
 import subprocess
 import sys
+import time
 import uuid
 
-from agentlab import BUILD, DATA, METADATA_NS, Lab, check, finish
+from agentlab import BUILD, DATA, METADATA_NS, Lab, check, finish, wait_for
 
 TEMPLATE = open(os.path.join(DATA, "vgpu.xml.in")).read()
 STUB = os.path.join(BUILD, "tools")
@@ -125,7 +126,7 @@ def start_with_libvirt_test(lab, h, vgpu):
     h.stub = os.path.join(h.dir, "nvml-state")
     write_state(h, driver="550.90.05", ecc="enabled", streaming="yes")
     h.start_agent(env={"LD_LIBRARY_PATH": STUB, "VGPUMIG_NVML_STUB": h.stub},
-                  libvirt_uri=f"test://{node}")
+                  libvirt_uri=f"test://{node}", lease_seconds=4)  # a 1 s housekeeping tick
 
 
 def migrate_refusal(h):
@@ -145,6 +146,15 @@ with Lab(("host-a", "host-b", "host-c")) as lab:
     start(a)
     start(b)
     start_with_libvirt_test(lab, hc, SC)
+
+    # --- the source records what a target needs, once (libvirt's test driver) ---
+    def recorded():
+        return [l for l in open(hc.log).read().splitlines() if "domain vm-mig: recorded" in l]
+    wait_for(lambda: recorded(), 10)
+    time.sleep(3)  # three more ticks: nothing changed, so nothing is written again
+    rec = recorded()
+    check(len(rec) == 1 and "driver 550.90.05, ECC enabled and NVML metadata of 1 vGPU(s)" in rec[0],
+          f"the agent records driver, ECC and NVML blob in the running domain's metadata, once ({rec})")
 
     # --- facts ---
     j = a.cli_json("host")
