@@ -173,19 +173,28 @@ static unsigned char *hex_decode(const char *s, size_t *n)
 	return b;
 }
 
-/* NVML's "ask for the size, then fill" for a metadata blob; hex or NULL. */
+static nvml_ret md_call(vgm_nvml *nv, nvml_dev dev, unsigned vgpu, void *buf, unsigned *size)
+{
+	return dev ? nv->pgpu_md(dev, buf, size) : nv->vgpu_md(vgpu, buf, size);
+}
+
+/* A metadata blob as hex, or NULL.  A real buffer from the first call (a
+ * NULL one is not documented as allowed); when NVML says it is too small it
+ * also says the size it needs, and the second call gets that. */
 static char *metadata_hex(vgm_nvml *nv, nvml_dev dev, unsigned vgpu)
 {
-	unsigned size = 0;
-	nvml_ret r = dev ? nv->pgpu_md(dev, NULL, &size) : nv->vgpu_md(vgpu, NULL, &size);
-	if ((r != NVML_SUCCESS && r != NVML_ERROR_INSUFFICIENT_SIZE) || size == 0 ||
-	    size > VGM_NVML_BLOB_MAX)
-		return NULL;
+	unsigned size = 1024;
 	_cleanup_free_ unsigned char *buf = calloc(1, size);
 	if (!buf)
 		return NULL;
-	r = dev ? nv->pgpu_md(dev, buf, &size) : nv->vgpu_md(vgpu, buf, &size);
-	return r == NVML_SUCCESS && size <= VGM_NVML_BLOB_MAX ? hex_encode(buf, size) : NULL;
+	nvml_ret r = md_call(nv, dev, vgpu, buf, &size);
+	if (r == NVML_ERROR_INSUFFICIENT_SIZE && size > 1024 && size <= VGM_NVML_BLOB_MAX) {
+		free(buf);
+		if (!(buf = calloc(1, size)))
+			return NULL;
+		r = md_call(nv, dev, vgpu, buf, &size);
+	}
+	return r == NVML_SUCCESS && size && size <= VGM_NVML_BLOB_MAX ? hex_encode(buf, size) : NULL;
 }
 
 /* ---- GPUs ---- */

@@ -16,6 +16,8 @@
  *   sysfs PATH            the emulator's mount: its mdevs and vendor-VF vGPUs
  *                         are the running vGPU instances (all on GPU 0)
  *   init fail             nvmlInit_v2 fails (driver not loaded)
+ *   pad N                 N more opaque bytes in every metadata blob (a blob
+ *                         bigger than a caller's first buffer)
  * The file is read again on every nvmlDeviceGetCount_v2.  A forced verdict
  * travels in the target GPU's metadata blob, so either host may compare.
  * Without a forced verdict the stub compares what NVIDIA's does: host driver
@@ -73,6 +75,7 @@ static struct {
 	char driver[DRV_LEN];
 	struct stub_gpu gpus[MAX_GPUS];
 	int streaming;
+	unsigned pad; /* extra opaque bytes in every blob (tests the size dance) */
 	int forced_compat, forced_limit; /* -1: compute */
 	stub_vgpu vgpus[MAX_VGPUS];
 	unsigned n_vgpus;
@@ -133,6 +136,8 @@ static void set_key(const char *k, const char *v, const char *v2, int *init_fail
 			st.gpus[i].ecc = strcmp(v, "enabled") == 0;
 	else if (strncmp(k, "ecc", 3) == 0 && (unsigned)atoi(k + 3) < MAX_GPUS)
 		st.gpus[atoi(k + 3)].ecc = strcmp(v, "enabled") == 0;
+	else if (strcmp(k, "pad") == 0)
+		st.pad = (unsigned)atoi(v) > 3000 ? 3000 : (unsigned)atoi(v);
 	else if (strcmp(k, "streaming") == 0)
 		st.streaming = strcmp(v, "yes") == 0;
 	else if (strcmp(k, "compat") == 0) {
@@ -361,13 +366,14 @@ nvmlReturn_t nvmlVgpuInstanceGetGpuPciId(unsigned v, char *id, unsigned *len)
 static nvmlReturn_t give(void *buf, unsigned *size, const void *head, size_t head_len,
 			 const char *opaque)
 {
-	size_t need = head_len + strlen(opaque) + 1;
+	size_t len = strlen(opaque) + 1, need = head_len + len + st.pad;
 	if (!buf || *size < need) {
 		*size = (unsigned)need;
 		return E_INSUFFICIENT;
 	}
 	memcpy(buf, head, head_len);
-	memcpy((char *)buf + head_len, opaque, strlen(opaque) + 1);
+	memcpy((char *)buf + head_len, opaque, len);
+	memset((char *)buf + head_len + len, 'p', st.pad);
 	*size = (unsigned)need;
 	return OK;
 }

@@ -682,6 +682,13 @@ static void test_nvml_stub(void **state)
 	assert_string_equal(sum.id, uuid);
 	/* one GPU with ECC off: mixed */
 	assert_int_equal(f->ecc, VGM_ECC_MIXED);
+	/* a blob bigger than the first buffer: NVML names the size, we ask again */
+	snprintf(text, sizeof(text), "gpus 1\npad 2000\nsysfs %s\n", sysfs);
+	stub_write(text);
+	char *big = NULL;
+	assert_int_equal(vgm_nvml_vgpu_metadata(nv, uuid, &big, NULL), 0);
+	assert_true(strlen(big) > 4000 && strlen(big) < 2 * VGM_NVML_BLOB_MAX);
+	free(big);
 	/* bad blobs are refused before NVML sees them */
 	vgm_nvml_verdict v;
 	assert_int_equal(vgm_nvml_compat(nv, "xyz", back->pgpu_metadata[0], &v, NULL), -EINVAL);
