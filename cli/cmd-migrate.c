@@ -252,17 +252,13 @@ static void draw_bar(follow *f, json_t *s)
 {
 	char text[320];
 	json_t *ram = json_object_get(s, "ram"), *v = json_object_get(s, "vgpu");
-	double total = (double)jint(ram, "total"), rem = (double)jint(ram, "remaining");
-	/* with vfio_data_transferred the bar counts the vGPU's state too */
-	if (json_is_integer(json_object_get(v, "transferred")) && jint(v, "bytes") > 0) {
-		double fb = (double)jint(v, "bytes"), sent = (double)jint(v, "transferred");
-		total += fb;
-		rem += sent < fb ? fb - sent : 0;
-	}
-	int pct = total > 0 && STREQ(jstr(s, "phase"), "migrating")
-			  ? (int)lround(100.0 * (1.0 - rem / total))
+	json_t *sent = json_object_get(v, "transferred");
+	int pct = STREQ(jstr(s, "phase"), "migrating")
+			  ? vgm_progress_percent((uint64_t)jint(ram, "total"),
+						 (uint64_t)jint(ram, "remaining"),
+						 (uint64_t)jint(v, "bytes"),
+						 json_is_integer(sent) ? json_integer_value(sent) : -1)
 			  : 0;
-	pct = pct < 0 ? 0 : pct > 100 ? 100 : pct;
 	char bar[21];
 	for (int i = 0; i < 20; i++)
 		bar[i] = i < pct / 5 ? '#' : '.';

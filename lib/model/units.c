@@ -154,3 +154,17 @@ const char *vgm_format_vgpu_progress(unsigned count, uint64_t framebuffer_bytes,
 			 vgm_format_bytes(framebuffer_bytes, a, sizeof(a)));
 	return buf;
 }
+
+int vgm_progress_percent(uint64_t ram_total, uint64_t ram_remaining, uint64_t vgpu_bytes,
+			 int64_t vgpu_sent)
+{
+	double total = (double)ram_total, rem = (double)MIN(ram_remaining, ram_total);
+	if (vgpu_sent >= 0 && vgpu_bytes > 0) {
+		total += (double)vgpu_bytes;
+		rem += (uint64_t)vgpu_sent < vgpu_bytes ? (double)(vgpu_bytes - (uint64_t)vgpu_sent) : 0;
+	}
+	if (total <= 0)
+		return 0;
+	long pct = lround(100.0 * (1.0 - rem / total));
+	return pct < 0 ? 0 : pct > 100 ? 100 : (int)pct;
+}

@@ -31,3 +31,8 @@ const char *vgm_format_when(int64_t t, int64_t now, char *buf, size_t n);
  *   "no vGPU" when count is 0.  Returns buf. */
 const char *vgm_format_vgpu_progress(unsigned count, uint64_t framebuffer_bytes,
 				     int64_t transferred, char *buf, size_t n);
+/* Percent (0-100) of a migration sent for the progress bar: RAM, plus the
+ * vGPU's state when libvirt reports it (vgpu_sent >= 0; re-sent dirty state
+ * never counts past the framebuffer).  0 while nothing is known. */
+int vgm_progress_percent(uint64_t ram_total, uint64_t ram_remaining, uint64_t vgpu_bytes,
+			 int64_t vgpu_sent);

@@ -46,11 +46,25 @@ static void test_vgpu_progress(void **state)
 	assert_string_equal(vgm_format_vgpu_progress(0, 0, -1, b, sizeof(b)), "no vGPU");
 }
 
+static void test_progress_percent(void **state)
+{
+	(void)state;
+	/* RAM only when libvirt does not report the vGPU's bytes */
+	assert_int_equal(vgm_progress_percent(4 * GiB, 1 * GiB, 4 * GiB, -1), 75);
+	/* with them the vGPU counts: 3 of 4 GiB RAM + 1 of 4 GiB vGPU = 50 % */
+	assert_int_equal(vgm_progress_percent(4 * GiB, 1 * GiB, 4 * GiB, (int64_t)GiB), 50);
+	/* re-sent dirty vGPU state never counts past the framebuffer */
+	assert_int_equal(vgm_progress_percent(4 * GiB, 0, 4 * GiB, (int64_t)(9 * GiB)), 100);
+	assert_int_equal(vgm_progress_percent(0, 0, 0, -1), 0);
+	assert_int_equal(vgm_progress_percent(1 * GiB, 2 * GiB, 0, -1), 0); /* odd stats: clamp */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_when),
 		cmocka_unit_test(test_vgpu_progress),
+		cmocka_unit_test(test_progress_percent),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
