@@ -7,7 +7,9 @@
  * keep the bytes as they are and only hand them back to NVML.
  * Layout checked against the NVML reference (vGPU Migration group):
  *   nvmlVgpuPgpuCompatibility_t { vgpuVmCompatibility; compatibilityLimitCode; }
- *   nvmlEnableState_t: 0 disabled, 1 enabled. */
+ *   nvmlEnableState_t: 0 disabled, 1 enabled.
+ * vgm_compat_nvml_verdict at the end turns per-GPU verdicts into the one
+ * summary lib/compat's "nvml" check words (compat.h). */
 #include <dlfcn.h>
 #include <stdarg.h>
 #include <stdio.h>
