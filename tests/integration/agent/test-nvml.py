@@ -106,6 +106,8 @@ def domain(lab, name, vgpu, src=None, blob=None):
 
 def checks(a, name, xml):
     p = a.cli("--json", "check", name, "--to", "host-b", "--xml", xml)
+    if not p.stdout:  # the check did not run at all: say why in the log
+        print(f"note: vgpumig check {name} gave no report: rc {p.returncode}: {p.stderr.strip()}")
     j = json.loads(p.stdout or "{}")
     return {c["name"]: c for c in j.get("checks", [])}
 
