@@ -211,10 +211,19 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* "RAM 80.0 MiB/192.0 MiB, vGPU 1 (4.0 GiB), 20.0 MiB/s, iteration 2, ETA 3.2 s, switchover ~15 ms" */
+/* The snapshot's vgpu object: sent bytes, or -1 when libvirt does not say. */
+static void vgpu_progress(json_t *s, char *buf, size_t n)
+{
+	json_t *v = json_object_get(s, "vgpu"), *sent = json_object_get(v, "transferred");
+	vgm_format_vgpu_progress((unsigned)jint(v, "count"), (uint64_t)jint(v, "bytes"),
+				 json_is_integer(sent) ? json_integer_value(sent) : -1, buf, n);
+}
+
+/* "RAM 80.0 MiB sent, 112.0 MiB left of 192.0 MiB, vGPU 1 (1.0 GiB of 4.0 GiB sent),
+ * 20.0 MiB/s, iteration 2, ETA 3.2 s, switchover ~15 ms" */
 static void progress_text(json_t *s, char *buf, size_t n)
 {
-	char a[32], b[32], c[32], d[32], e[32], f[32], g[32];
+	char a[32], b[32], c[32], d[96], e[32], f[32], g[32];
 	json_t *ram = json_object_get(s, "ram");
 	uint64_t total = (uint64_t)jint(ram, "total"), rem = (uint64_t)jint(ram, "remaining");
 	json_t *eta = json_object_get(s, "eta_s"), *dt = json_object_get(s, "expected_downtime_ms");
@@ -224,13 +233,13 @@ static void progress_text(json_t *s, char *buf, size_t n)
 					       : jstr(s, "phase"));
 		return;
 	}
+	vgpu_progress(s, d, sizeof(d));
 	snprintf(buf, n,
-		 "RAM %s sent, %s left of %s, vGPU %" JSON_INTEGER_FORMAT " (%s), %s/s, iteration %"
+		 "RAM %s sent, %s left of %s, %s, %s/s, iteration %"
 		 JSON_INTEGER_FORMAT ", ETA %s, switchover ~%s",
 		 vgm_format_bytes((uint64_t)jint(ram, "transferred"), a, sizeof(a)),
 		 vgm_format_bytes(rem, b, sizeof(b)), vgm_format_bytes(total, c, sizeof(c)),
-		 (json_int_t)jint(s, "vgpu.count"),
-		 vgm_format_bytes((uint64_t)jint(s, "vgpu.bytes"), d, sizeof(d)),
+		 d,
 		 vgm_format_bytes((uint64_t)jint(s, "rate_bps"), e, sizeof(e)),
 		 (json_int_t)jint(s, "iteration"),
 		 json_is_number(eta) ? vgm_format_seconds(json_number_value(eta), f, sizeof(f)) : "-",
@@ -242,12 +251,14 @@ static void progress_text(json_t *s, char *buf, size_t n)
 static void draw_bar(follow *f, json_t *s)
 {
 	char text[320];
-	json_t *ram = json_object_get(s, "ram");
-	double total = (double)jint(ram, "total"), rem = (double)jint(ram, "remaining");
-	int pct = total > 0 && STREQ(jstr(s, "phase"), "migrating")
-			  ? (int)lround(100.0 * (1.0 - rem / total))
+	json_t *ram = json_object_get(s, "ram"), *v = json_object_get(s, "vgpu");
+	json_t *sent = json_object_get(v, "transferred");
+	int pct = STREQ(jstr(s, "phase"), "migrating")
+			  ? vgm_progress_percent((uint64_t)jint(ram, "total"),
+						 (uint64_t)jint(ram, "remaining"),
+						 (uint64_t)jint(v, "bytes"),
+						 json_is_integer(sent) ? json_integer_value(sent) : -1)
 			  : 0;
-	pct = pct < 0 ? 0 : pct > 100 ? 100 : pct;
 	char bar[21];
 	for (int i = 0; i < 20; i++)
 		bar[i] = i < pct / 5 ? '#' : '.';
