@@ -95,3 +95,10 @@ int vgm_domxml_rewrite(const char *xml, size_t len, const vgm_idmap *map, size_t
  * framebuffer is in bytes; lab='yes' only when set.  Ids are lowercased; an
  * id that does not fit its kind (mdev: UUID, vf: PCI address) is EINVAL. */
 int vgm_domxml_format_metadata(const vgm_meta_vgpu *v, size_t n, char **out, vgm_error *err);
+
+/* The absolute host paths a domain needs to start: file and block disk
+ * sources and the direct-boot kernel/initrd (disks.c says what is left out
+ * and why).  *out is NULL-terminated, each path once; free with
+ * vgm_domxml_paths_free. */
+int vgm_domxml_disk_paths(const char *xml, size_t len, char ***out, size_t *n_out, vgm_error *err);
+void vgm_domxml_paths_free(char **paths);
