@@ -48,13 +48,6 @@ static int collect(xmlXPathContext *xp, char ***paths, size_t *n)
 	return 0;
 }
 
-void vgm_domxml_paths_free(char **v)
-{
-	for (size_t i = 0; v && v[i]; i++)
-		free(v[i]);
-	free(v);
-}
-
 int vgm_domxml_disk_paths(const char *xml, size_t len, char ***out, size_t *n_out, vgm_error *err)
 {
 	domxml_quiet q;
@@ -72,7 +65,7 @@ int vgm_domxml_disk_paths(const char *xml, size_t len, char ***out, size_t *n_ou
 	if (r == -ENOMEM)
 		vgm_error_set(err, ENOMEM, "out of memory");
 	if (r < 0) {
-		vgm_domxml_paths_free(paths);
+		vgm_strv_free(paths, n);
 		return r;
 	}
 	*out = paths;

@@ -758,7 +758,7 @@ static void test_disk_paths(void **state)
 	assert_string_equal(p[2], "/lab/vmlinuz");
 	assert_string_equal(p[3], "/lab/initrd.img");
 	assert_null(p[4]);
-	vgm_domxml_paths_free(p);
+	vgm_strv_free(p, n);
 	assert_int_equal(vgm_domxml_disk_paths("<domain", 7, &p, &n, &e), -EINVAL);
 }
 

@@ -1,0 +1,52 @@
+/* wire-ops.h: the JSON messages of the operator verbs built on migration:
+ * cold migration (POST /v1/cold-migrations) and the target's shared-storage
+ * check (POST /v1/disks/check, peer API).  Same rules as wire.h: decoders
+ * check every field of untrusted input and name the field in errors;
+ * encoders return a new reference or NULL on allocation failure. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "util/error.h"
+#include "util/limit.h"
+
+#define VGM_WIRE_MAX_PATHS 256
+#define VGM_WIRE_MAX_PATH 4096
+
+/* ---- POST /v1/cold-migrations ---- */
+typedef struct vgm_wire_cold_req {
+	char *domain;                  /* name or UUID */
+	char *to;                      /* peer host name */
+	vgm_limit shutdown_timeout_ms; /* unset: the agent's default */
+	bool force;                    /* destroy after the timeout */
+} vgm_wire_cold_req;
+
+void vgm_wire_cold_req_free(vgm_wire_cold_req *r);
+DEFINE_FREEP(vgm_wire_cold_req, vgm_wire_cold_req_free)
+int vgm_wire_cold_req_decode(const char *json, size_t len, vgm_wire_cold_req **out, vgm_error *err);
+json_t *vgm_wire_cold_req_encode(const vgm_wire_cold_req *r);
+
+/* ---- its 200 reply (failures are error bodies) ---- */
+typedef struct vgm_wire_cold_result {
+	char *id;       /* the journal's migration id */
+	char *domain;
+	char *to;
+	char *warnings; /* NULL when none */
+} vgm_wire_cold_result;
+
+void vgm_wire_cold_result_free(vgm_wire_cold_result *r);
+DEFINE_FREEP(vgm_wire_cold_result, vgm_wire_cold_result_free)
+int vgm_wire_cold_result_from_json(json_t *o, vgm_wire_cold_result **out, vgm_error *err);
+json_t *vgm_wire_cold_result_encode(const vgm_wire_cold_result *r);
+
+/* ---- POST /v1/disks/check: {"paths": [...]} -> {"missing": [...]} ---- */
+/* Absolute paths, at most VGM_WIRE_MAX_PATHS of VGM_WIRE_MAX_PATH bytes,
+ * no "..", no control characters.  *out is NULL-terminated; free it with
+ * vgm_strv_free(*out, *n). */
+int vgm_wire_paths_from_json(json_t *o, const char *field, char ***out, size_t *n, vgm_error *err);
+int vgm_wire_paths_decode(const char *json, size_t len, const char *field, char ***out, size_t *n,
+			  vgm_error *err);
+json_t *vgm_wire_paths_encode(const char *field, char *const *paths, size_t n);
