@@ -96,3 +96,12 @@ int route_migration_get(agent_request *req);
 int route_migration_abort(agent_request *req);
 int route_check(agent_request *req); /* route-check.c */
 int route_types(agent_request *req); /* route-check.c */
+int route_cold_create(agent_request *req); /* route-cold.c */
+int route_disks_check(agent_request *req);
+
+struct vgm_wire_cold_req;
+struct vgm_cold_result;
+/* Run one cold migration from this host to its end (route-cold.c); id gets
+ * the job's journal id.  Used by the route and by evacuation. */
+int agent_cold_migrate(agent *a, const struct vgm_wire_cold_req *q, char id[48],
+		       struct vgm_cold_result *res, vgm_error *err);

@@ -60,16 +60,16 @@ static int stop_source(cold_job *j, const vgm_cold_opts *o, vgm_error *err)
 	return step(j, j->res->phase, r, err);
 }
 
-static int rewrite(cold_job *j, const vgm_cold_opts *o, const vgm_idmap *map, size_t n,
-		   char **xml, vgm_error *err)
+static int rewrite(cold_job *j, const vgm_idmap *map, size_t n, char **xml, vgm_error *err)
 {
+	const char *src = j->ops->source_xml(j->ud);
 	enter(j, "rewriting");
-	if (!o->persistent_xml)
+	if (!src)
 		return step(j, "rewriting",
 			    vgm_error_setr(err, EINVAL, "domain_not_persistent",
 					   "the domain has no persistent definition to move; define it first"),
 			    err);
-	int r = vgm_domxml_rewrite(o->persistent_xml, strlen(o->persistent_xml), map, n,
+	int r = vgm_domxml_rewrite(src, strlen(src), map, n,
 				   VGM_REWRITE_ALLOW_UNMAPPED, xml, NULL, err);
 	return step(j, "rewriting", r, err);
 }
@@ -107,7 +107,7 @@ static void undo(cold_job *j, vgm_error *err)
 				 "%s; the rollback failed too (%s: %s): check the domain on both hosts",
 				 vgm_error_message(&orig), failed, vgm_error_message(&u));
 	}
-	record(j, "rolled_back", failed ? "failed" : "ok", failed);
+	record(j, "done", failed ? "rollback_failed" : "rolled_back", vgm_error_message(err));
 }
 
 /* After the point of no return: note a failure, go on. */
@@ -136,7 +136,7 @@ static int run_until_started(cold_job *j, const vgm_cold_opts *o, vgm_error *err
 		r = step(j, "claiming", j->ops->claim(j->ud, &map, &n, err), err);
 	}
 	if (r >= 0)
-		r = rewrite(j, o, map, n, &xml, err);
+		r = rewrite(j, map, n, &xml, err);
 	if (r >= 0)
 		r = stop_source(j, o, err);
 	if (r >= 0) {

@@ -39,6 +39,9 @@
 typedef struct vgm_cold_ops {
 	/* Both ends fit (versions, profiles) and the target reaches every disk. */
 	int (*check)(void *ud, vgm_error *err);
+	/* The source's persistent (inactive) domain XML as check read it; NULL
+	 * when the domain is transient. */
+	const char *(*source_xml)(void *ud);
 	/* Claim the VM's vGPUs on the target; *map stays valid until the job ends. */
 	int (*claim)(void *ud, const vgm_idmap **map, size_t *n_map, vgm_error *err);
 	/* Ask the guest to shut down; 0 once off, -ETIMEDOUT if it still runs. */
@@ -58,7 +61,6 @@ typedef struct vgm_cold_ops {
 } vgm_cold_ops;
 
 typedef struct vgm_cold_opts {
-	const char *persistent_xml;   /* the source's persistent (inactive) domain XML */
 	uint64_t shutdown_timeout_ms; /* 0: VGM_COLD_DEFAULT_SHUTDOWN_MS */
 	bool force;                   /* destroy after the timeout instead of giving up */
 } vgm_cold_opts;
