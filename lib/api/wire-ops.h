@@ -50,3 +50,39 @@ int vgm_wire_paths_from_json(json_t *o, const char *field, char ***out, size_t *
 int vgm_wire_paths_decode(const char *json, size_t len, const char *field, char ***out, size_t *n,
 			  vgm_error *err);
 json_t *vgm_wire_paths_encode(const char *field, char *const *paths, size_t n);
+
+/* ---- POST /v1/evacuations ---- */
+#define VGM_WIRE_MAX_TARGETS 32
+
+typedef struct vgm_wire_evac_req {
+	char *host;               /* the host to empty: must be the agent's own */
+	char **to;                /* target hosts; n_to 0: every configured peer */
+	size_t n_to;
+	vgm_limit parallel;       /* migrations at once; unset: the agent's default */
+	vgm_limit max_downtime_ms;
+	bool dry_run;
+	bool cold_fallback;
+} vgm_wire_evac_req;
+
+void vgm_wire_evac_req_free(vgm_wire_evac_req *r);
+DEFINE_FREEP(vgm_wire_evac_req, vgm_wire_evac_req_free)
+int vgm_wire_evac_req_decode(const char *json, size_t len, vgm_wire_evac_req **out, vgm_error *err);
+json_t *vgm_wire_evac_req_encode(const vgm_wire_evac_req *r);
+
+/* ---- an evacuation's snapshot (GET /v1/evacuations/{id}, the POST reply) ---- */
+struct vgm_evacuation;
+/* {"evacuation_id", "state", "vms": [{"domain", "domain_uuid", "target",
+ * "state", "pause_ms", "migration_id", "code", "message"}], "summary":
+ * {"moved", "cold_moved", "left_behind", "pending"}} */
+json_t *vgm_wire_evacuation_encode(const struct vgm_evacuation *e);
+int vgm_wire_evacuation_from_json(json_t *o, struct vgm_evacuation **out, vgm_error *err);
+
+/* ---- GET /v1/capacity (peer): what an evacuation can place on a host ---- */
+struct vgm_place_target;
+/* {"host", "gpus": [{"address", "current_profile", "used", "slots":
+ * [{"profile", "max_instances"}]}]} */
+json_t *vgm_wire_capacity_encode(const struct vgm_place_target *t);
+/* The decoded target owns its strings and arrays: free with
+ * vgm_wire_capacity_free. */
+int vgm_wire_capacity_from_json(json_t *o, struct vgm_place_target *out, vgm_error *err);
+void vgm_wire_capacity_free(struct vgm_place_target *t);
