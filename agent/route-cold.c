@@ -351,10 +351,11 @@ int agent_cold_migrate(agent *a, const vgm_wire_cold_req *q, char id[48], vgm_co
 {
 	cold_ctx x = { .a = a, .q = q };
 	char uuid[VGM_UUID_LEN + 1];
-	if (vgm_uuid_generate(uuid) < 0)
+	if (!id[0] && vgm_uuid_generate(uuid) < 0)
 		return vgm_error_set(err, ENOMEM, "cannot generate a job id");
-	snprintf(x.id, sizeof(x.id), "cold-%s", uuid);
-	snprintf(id, 48, "%s", x.id);
+	if (!id[0])
+		snprintf(id, 48, "cold-%s", uuid);
+	snprintf(x.id, sizeof(x.id), "%s", id);
 	int r = cold_cfg_get(&x, err);
 	if (r >= 0 && STREQ(x.host_name, q->to))
 		r = vgm_error_setr(err, EINVAL, "invalid_request",

@@ -32,6 +32,7 @@ extern const cli_verb cli_xml_verbs[];
 extern const cli_verb cli_agent_verbs[];
 extern const cli_verb cli_migrate_verbs[];
 extern const cli_verb cli_cold_verbs[];
+extern const cli_verb cli_evacuate_verbs[];
 
 /* Print "vgpumig: <message>" on stderr; returns CLI_FAILED. */
 int cli_fail(const vgm_error *err);

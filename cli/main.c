@@ -17,6 +17,7 @@ static const cli_verb *const verb_groups[] = {
 	cli_agent_verbs,
 	cli_migrate_verbs,
 	cli_cold_verbs,
+	cli_evacuate_verbs,
 };
 
 static void print_help(FILE *f)

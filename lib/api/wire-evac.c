@@ -259,3 +259,54 @@ int vgm_wire_capacity_from_json(json_t *o, vgm_place_target *out, vgm_error *err
 		vgm_wire_capacity_free(out);
 	return r;
 }
+
+/* ---- the migration API as an evacuation reads it ---- */
+
+void vgm_wire_mig_brief_clear(vgm_wire_mig_brief *b)
+{
+	free(b->migration_id);
+	free(b->state);
+	free(b->code);
+	free(b->message);
+	*b = (vgm_wire_mig_brief){ 0 };
+}
+
+int vgm_wire_mig_brief_from_json(json_t *o, vgm_wire_mig_brief *out, vgm_error *err)
+{
+	json_t *e = json_object_get(o, "error");
+	int r;
+	*out = (vgm_wire_mig_brief){ 0 };
+	if ((r = vgm_wire_get_string(o, "migration_id", false, VGM_WIRE_MAX_ID, &out->migration_id,
+				     err)) < 0 ||
+	    (r = vgm_wire_get_string(o, "state", false, VGM_WIRE_MAX_ID, &out->state, err)) < 0 ||
+	    (json_is_object(e) &&
+	     ((r = vgm_wire_get_string(e, "code", false, VGM_WIRE_MAX_ID, &out->code, err)) < 0 ||
+	      (r = vgm_wire_get_string(e, "message", false, VGM_WIRE_MAX_MESSAGE, &out->message,
+				       err)) < 0)))
+		vgm_wire_mig_brief_clear(out);
+	return r;
+}
+
+void vgm_wire_plan_brief_clear(vgm_wire_plan_brief *b)
+{
+	free(b->code);
+	free(b->reason);
+	*b = (vgm_wire_plan_brief){ 0 };
+}
+
+int vgm_wire_plan_brief_from_json(json_t *o, vgm_wire_plan_brief *out, vgm_error *err)
+{
+	json_t *d = json_object_get(o, "downtime_s"), *v = json_object_get(o, "verdict");
+	*out = (vgm_wire_plan_brief){ .downtime_s = -1 };
+	if (!json_is_number(d) || !json_is_object(v) || !json_is_boolean(json_object_get(v, "ok")))
+		return vgm_error_setr(err, EPROTO, "bad_reply",
+				      "the plan reply has no 'downtime_s' or 'verdict.ok'");
+	out->downtime_s = json_number_value(d);
+	out->ok = json_is_true(json_object_get(v, "ok"));
+	int r = vgm_wire_get_string(v, "code", false, VGM_WIRE_MAX_ID, &out->code, err);
+	if (r >= 0)
+		r = vgm_wire_get_string(v, "reason", false, VGM_WIRE_MAX_MESSAGE, &out->reason, err);
+	if (r < 0)
+		vgm_wire_plan_brief_clear(out);
+	return r;
+}

@@ -86,3 +86,26 @@ json_t *vgm_wire_capacity_encode(const struct vgm_place_target *t);
  * vgm_wire_capacity_free. */
 int vgm_wire_capacity_from_json(json_t *o, struct vgm_place_target *out, vgm_error *err);
 void vgm_wire_capacity_free(struct vgm_place_target *t);
+
+/* ---- what an evacuation reads of the migration API ---- */
+/* The outcome fields of a migration snapshot (GET /v1/migrations/{id}, or
+ * the {"migration_id"} of the POST reply): strings are copies, NULL when
+ * absent. */
+typedef struct vgm_wire_mig_brief {
+	char *migration_id;
+	char *state;   /* running | succeeded | failed | aborted */
+	char *code;    /* error.code */
+	char *message; /* error.message */
+} vgm_wire_mig_brief;
+void vgm_wire_mig_brief_clear(vgm_wire_mig_brief *b);
+int vgm_wire_mig_brief_from_json(json_t *o, vgm_wire_mig_brief *out, vgm_error *err);
+/* POST /v1/plan's reply: expected pause (seconds, < 0 when it does not
+ * converge) and the verdict. */
+typedef struct vgm_wire_plan_brief {
+	double downtime_s;
+	bool ok;
+	char *code;
+	char *reason;
+} vgm_wire_plan_brief;
+void vgm_wire_plan_brief_clear(vgm_wire_plan_brief *b);
+int vgm_wire_plan_brief_from_json(json_t *o, vgm_wire_plan_brief *out, vgm_error *err);

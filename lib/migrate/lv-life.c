@@ -19,11 +19,15 @@ static const char *lv_msg(void)
 	return m ? m : "unknown libvirt error";
 }
 
+/* The message is copied first: every libvirt call, virDomainGetName too,
+ * resets the thread's last error. */
 static int lv_fail(vgm_error *err, virDomainPtr dom, const char *what)
 {
+	char msg[384];
+	snprintf(msg, sizeof(msg), "%s", lv_msg());
 	const char *name = dom ? virDomainGetName(dom) : NULL;
 	return vgm_error_setr(err, EIO, "libvirt_error", "cannot %s domain '%s': %s", what,
-			      name ? name : "?", lv_msg());
+			      name ? name : "?", msg);
 }
 
 static bool is_off(virDomainPtr dom)

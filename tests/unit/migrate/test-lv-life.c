@@ -42,6 +42,10 @@ static void test_lifecycle(void **state)
 		fail_msg("%s", e.message); /* stops it first */
 	assert_null(virDomainLookupByUUIDString(c, UUID));
 	assert_int_equal(vgm_lv_undefine_uuid(c, UUID, &e), 0); /* absent */
+	/* a failing call carries libvirt's own words, not "no error" */
+	assert_int_equal(vgm_lv_start(d, &e), -EIO);
+	assert_non_null(strstr(e.message, "cannot start domain 'cold-vm'"));
+	assert_null(strstr(e.message, "no error"));
 	virDomainFree(d);
 
 	assert_int_equal(vgm_lv_define(c, "<domain type='test'><name>x</name></domain>", &d, &e),
