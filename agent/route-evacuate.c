@@ -1,7 +1,7 @@
 /* route-evacuate.c: empty this host of its vGPU VMs (POST /v1/evacuations,
  * GET /v1/evacuations[/{id}]), durable and resumable.
  *
- * Planning (in the request): the running domains with vGPUs (libvirt), the
+ * Planning (in the request, evac-plan.c): the running domains with vGPUs (libvirt), the
  * predicted pause of each (this agent's own POST /v1/plan against the first
  * target: the same model `vgpumig plan` shows), each target's capacity per
  * physical GPU (its GET /v1/capacity), then lib/place.  A dry run answers
@@ -39,285 +39,14 @@
 #include "routes.h"
 #include "store/evac.h"
 #include "util/validate.h"
+#include "evac.h"
 #include "vgpus.h"
 
 #define EVAC_DEFAULT_PARALLEL 2
 #define EVAC_PER_TARGET 2
 #define EVAC_MAX_TRIES 3
-#define EVAC_POLL_MS 500
+#define EVAC_POLL_MS 250
 #define EVAC_SETTLE_S 900 /* longest wait for a migration left running by a restart */
-
-/* ---- configuration snapshot ---- */
-
-typedef struct evac_cfg {
-	char *host_name, *socket, *libvirt_uri, *tls_cert, *tls_key, *tls_ca;
-	char **peers, **addrs;
-	size_t n_peers;
-} evac_cfg;
-
-static void evac_cfg_clear(evac_cfg *c)
-{
-	free(c->host_name);
-	free(c->socket);
-	free(c->libvirt_uri);
-	free(c->tls_cert);
-	free(c->tls_key);
-	free(c->tls_ca);
-	vgm_strv_free(c->peers, c->n_peers);
-	vgm_strv_free(c->addrs, c->n_peers);
-	*c = (evac_cfg){ 0 };
-}
-
-static char *dup0(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
-
-static int evac_cfg_get(agent *a, evac_cfg *c, vgm_error *err)
-{
-	*c = (evac_cfg){ 0 };
-	pthread_mutex_lock(&a->lock);
-	const agent_config *cfg = a->cfg;
-	bool no_libvirt = agent_config_no_libvirt(cfg);
-	c->host_name = dup0(cfg->host_name);
-	c->socket = dup0(cfg->socket);
-	c->libvirt_uri = dup0(cfg->libvirt_uri);
-	c->tls_cert = dup0(cfg->tls_cert);
-	c->tls_key = dup0(cfg->tls_key);
-	c->tls_ca = dup0(cfg->tls_ca);
-	c->peers = calloc(cfg->n_peers + 1, sizeof(*c->peers));
-	c->addrs = calloc(cfg->n_peers + 1, sizeof(*c->addrs));
-	for (size_t i = 0; c->peers && c->addrs && i < cfg->n_peers; i++, c->n_peers++) {
-		c->peers[i] = dup0(cfg->peers[i].name);
-		c->addrs[i] = dup0(cfg->peers[i].address);
-	}
-	pthread_mutex_unlock(&a->lock);
-	if (no_libvirt) {
-		evac_cfg_clear(c);
-		return vgm_error_setr(err, ENOTSUP, "no_libvirt",
-				      "this agent runs with libvirt_uri=none; evacuations need libvirt");
-	}
-	if (!c->host_name || !c->socket || !c->peers || !c->addrs) {
-		evac_cfg_clear(c);
-		return vgm_error_set(err, ENOMEM, "out of memory");
-	}
-	return 0;
-}
-
-static const char *peer_address(const evac_cfg *c, const char *name)
-{
-	for (size_t i = 0; i < c->n_peers; i++)
-		if (c->peers[i] && STREQ(c->peers[i], name))
-			return c->addrs[i];
-	return NULL;
-}
-
-static int self_client(const evac_cfg *c, vgm_client **out, vgm_error *err)
-{
-	int r = vgm_client_new_unix(c->socket, out, err);
-	if (r >= 0)
-		vgm_client_set_timeouts(*out, 2000, 60000);
-	return r;
-}
-
-static int peer_client(const evac_cfg *c, const char *name, vgm_client **out, vgm_error *err)
-{
-	const char *addr = peer_address(c, name);
-	if (!addr)
-		return vgm_error_setr(err, ENOENT, "unknown_peer",
-				      "no peer '%s' in the agent config; add a [peer %s] section or leave it out of --to",
-				      name, name);
-	int r = vgm_client_new_tls(addr, c->tls_cert, c->tls_key, c->tls_ca, out, err);
-	if (r >= 0)
-		vgm_client_set_timeouts(*out, 5000, 30000);
-	return r;
-}
-
-/* ---- the VMs here ---- */
-
-typedef struct local_vm {
-	char uuid[40];
-	char *name;
-	char **profiles;
-	size_t n;
-	uint64_t ram;
-} local_vm;
-
-static void local_vms_free(local_vm *v, size_t n)
-{
-	for (size_t i = 0; v && i < n; i++) {
-		free(v[i].name);
-		vgm_strv_free(v[i].profiles, v[i].n);
-	}
-	free(v);
-}
-
-/* One running domain: its vGPUs' profiles (0 vGPUs: not for evacuation). */
-static int read_vm(virDomainPtr dom, const vgm_inventory *inv, bool lab, local_vm *out)
-{
-	_cleanup_(vgm_lv_domain_freep) vgm_lv_domain *d = NULL;
-	_cleanup_(vgm_domain_info_freep) vgm_domain_info *info = NULL;
-	agent_vgpu *v = NULL;
-	size_t n = 0;
-	if (vgm_lv_domain_read(dom, &d, NULL) < 0 || !d->active ||
-	    vgm_domxml_inspect(d->xml_live, strlen(d->xml_live), &info, NULL) < 0 ||
-	    agent_vgpus_local(info, inv, lab, &v, &n) < 0)
-		return 0;
-	*out = (local_vm){ .ram = d->memory_bytes, .name = strdup(d->name),
-			   .profiles = calloc(n + 1, sizeof(char *)) };
-	snprintf(out->uuid, sizeof(out->uuid), "%s", d->uuid);
-	for (size_t i = 0; out->profiles && i < n; i++, out->n++)
-		out->profiles[i] = strdup(v[i].profile_name ? v[i].profile_name : "unknown");
-	agent_vgpus_free(v, n);
-	if (n > 0 && out->name && out->profiles && out->n == n)
-		return 1;
-	free(out->name);
-	vgm_strv_free(out->profiles, out->n);
-	*out = (local_vm){ 0 };
-	return 0;
-}
-
-static int discover(agent *a, const evac_cfg *c, local_vm **out, size_t *n, vgm_error *err)
-{
-	virConnectPtr conn = NULL;
-	virDomainPtr *doms = NULL;
-	_cleanup_(vgm_inventory_freep) vgm_inventory *inv = NULL;
-	int r = vgm_lv_open(c->libvirt_uri, &conn, err);
-	if (r >= 0)
-		r = vgm_inventory_load(a->host, &inv, err);
-	int nd = r >= 0 ? virConnectListAllDomains(conn, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE) : 0;
-	if (nd < 0)
-		r = vgm_error_setr(err, EIO, "libvirt_error", "cannot list the domains of this host");
-	*out = calloc((size_t)nd + 1, sizeof(**out));
-	*n = 0;
-	for (int i = 0; i < nd; i++) {
-		if (r >= 0 && *out && read_vm(doms[i], inv, agent_lab_mode(a), &(*out)[*n]) > 0)
-			(*n)++;
-		virDomainFree(doms[i]);
-	}
-	free(doms);
-	vgm_lv_close(conn);
-	if (r >= 0 && !*out)
-		r = vgm_error_set(err, ENOMEM, "out of memory");
-	return r;
-}
-
-/* ---- planning ---- */
-
-typedef struct planning {
-	local_vm *vms;
-	size_t n_vms;
-	vgm_place_vm *pvms;
-	char **refusals;            /* per VM: the plan's reason when refused */
-	vgm_place_target *targets;  /* decoded capacities (own their strings) */
-	size_t n_targets;
-	vgm_placement *placement;
-} planning;
-
-static void planning_clear(planning *p)
-{
-	for (size_t i = 0; i < p->n_targets; i++)
-		vgm_wire_capacity_free(&p->targets[i]);
-	free(p->targets);
-	vgm_strv_free(p->refusals, p->n_vms);
-	free(p->pvms);
-	local_vms_free(p->vms, p->n_vms);
-	vgm_placement_free(p->placement);
-	*p = (planning){ 0 };
-}
-
-/* The predicted pause of one VM towards `to` (this agent's own plan). */
-static void predict(vgm_client *self, const local_vm *v, const char *to, vgm_limit max_dt,
-		    vgm_place_vm *pv, char **refusal)
-{
-	vgm_wire_migration_req q = { (char *)v->uuid, (char *)to,
-				     max_dt.set ? (int64_t)max_dt.value : -1, -1, -1, false, false };
-	json_t *body = vgm_wire_migration_req_encode(&q), *reply = NULL;
-	vgm_wire_plan_brief b = { .downtime_s = -1 };
-	vgm_error err = { 0 };
-	pv->pause_s = -1;
-	if (body && vgm_client_json(self, "POST", "/v1/plan", body, NULL, &reply, &err) >= 0 &&
-	    vgm_wire_plan_brief_from_json(reply, &b, &err) >= 0) {
-		pv->pause_s = b.downtime_s;
-		pv->live_refused = !b.ok;
-		if (!b.ok)
-			*refusal = dup0(b.reason ? b.reason : b.code);
-	} else {
-		log_info("evacuation: no pause prediction for %s: %s", v->name, vgm_error_message(&err));
-	}
-	pv->refused_reason = *refusal;
-	vgm_wire_plan_brief_clear(&b);
-	json_decref(body);
-	json_decref(reply);
-}
-
-/* The targets: --to, else every peer; each asked for its capacity. */
-static int load_targets(const evac_cfg *c, const vgm_wire_evac_req *q, planning *p, vgm_error *err)
-{
-	size_t n = q->n_to ? q->n_to : c->n_peers;
-	if (!(p->targets = calloc(n + 1, sizeof(*p->targets))))
-		return vgm_error_set(err, ENOMEM, "out of memory");
-	for (size_t i = 0; i < n; i++) {
-		const char *name = q->n_to ? q->to[i] : c->peers[i];
-		if (STREQ(name, c->host_name))
-			return vgm_error_setr(err, EINVAL, "invalid_request",
-					      "'%s' is the host being emptied; leave it out of --to", name);
-		_cleanup_(vgm_client_freep) vgm_client *pc = NULL;
-		int r = peer_client(c, name, &pc, err);
-		if (r >= 0)
-			r = agent_capacity_fetch(pc, name, &p->targets[p->n_targets], err);
-		if (r < 0)
-			return r;
-		p->n_targets++;
-	}
-	return 0;
-}
-
-static int plan_evacuation(agent *a, const evac_cfg *c, const vgm_wire_evac_req *q, planning *p,
-			   vgm_error *err)
-{
-	_cleanup_(vgm_client_freep) vgm_client *self = NULL;
-	int r = discover(a, c, &p->vms, &p->n_vms, err);
-	if (r >= 0)
-		r = load_targets(c, q, p, err);
-	if (r >= 0)
-		r = self_client(c, &self, err);
-	if (r >= 0 && (!(p->pvms = calloc(p->n_vms + 1, sizeof(*p->pvms))) ||
-		       !(p->refusals = calloc(p->n_vms + 1, sizeof(*p->refusals)))))
-		r = vgm_error_set(err, ENOMEM, "out of memory");
-	for (size_t i = 0; r >= 0 && i < p->n_vms; i++) {
-		const local_vm *v = &p->vms[i];
-		p->pvms[i] = (vgm_place_vm){ .name = v->name, .profiles = (const char *const *)v->profiles,
-					     .n_vgpus = v->n, .ram_bytes = v->ram };
-		predict(self, v, p->n_targets ? p->targets[0].name : c->host_name, q->max_downtime_ms,
-			&p->pvms[i], &p->refusals[i]);
-	}
-	vgm_place_input in = { p->pvms, p->n_vms, p->targets, p->n_targets };
-	if (r >= 0)
-		r = vgm_place(&in, q->cold_fallback, &p->placement, err);
-	return r;
-}
-
-/* The placement as the evacuation's record (strings borrowed from p). */
-static vgm_evac_vm *record_vms(const planning *p)
-{
-	vgm_evac_vm *vms = calloc(p->placement->n + 1, sizeof(*vms));
-	for (size_t i = 0; vms && i < p->placement->n; i++) {
-		const vgm_place_entry *e = &p->placement->entries[i];
-		const vgm_place_vm *pv = &p->pvms[e->vm];
-		bool placed = e->target >= 0;
-		vms[i] = (vgm_evac_vm){
-			.domain_uuid = p->vms[e->vm].uuid, .domain_name = p->vms[e->vm].name,
-			.target = placed ? (char *)p->targets[e->target].name : NULL,
-			.state = placed ? "pending" : "left_behind",
-			/* placed: "" live, "cold" when only a cold move is possible */
-			.code = placed && !e->code[0] ? NULL : (char *)e->code,
-			.message = placed ? NULL : (char *)e->reason,
-			.pause_ms = pv->pause_s >= 0 ? (int64_t)(pv->pause_s * 1000.0 + 0.5) : -1,
-		};
-	}
-	return vms;
-}
 
 /* ---- the runner ---- */
 
@@ -353,7 +82,7 @@ static void runner_free(runner *r)
 
 static void set_str(char **dst, const char *src)
 {
-	char *n = dup0(src);
+	char *n = evac_dup0(src);
 	free(*dst);
 	*dst = n;
 }
@@ -476,14 +205,14 @@ static int move_live(runner *r, size_t i, const move *m, vgm_wire_mig_brief *b)
 		pthread_mutex_unlock(&r->lock);
 		rc = id ? poll_migration(r, self, id, b, &err) : -ENOMEM;
 		if (rc >= 0 && !b->migration_id)
-			b->migration_id = dup0(id);
+			b->migration_id = evac_dup0(id);
 	}
 	if (rc == -ECANCELED)
 		return rc;
 	if (rc < 0) {
 		vgm_wire_mig_brief_clear(b);
-		b->code = dup0(err.reason[0] ? err.reason : "migration_failed");
-		b->message = dup0(vgm_error_message(&err));
+		b->code = evac_dup0(err.reason[0] ? err.reason : "migration_failed");
+		b->message = evac_dup0(vgm_error_message(&err));
 		return 0;
 	}
 	return STREQ(b->state, "succeeded") ? 1 : 0;
@@ -522,7 +251,7 @@ static char *replan(runner *r, const move *m)
 		vgm_place_input in = { &pv, 1, others, kept };
 		_cleanup_(vgm_placement_freep) vgm_placement *pl = NULL;
 		if (others && vgm_place(&in, true, &pl, &err) >= 0 && pl->entries[0].target >= 0)
-			target = dup0(others[pl->entries[0].target].name);
+			target = evac_dup0(others[pl->entries[0].target].name);
 	} else if (have) {
 		log_warn("evacuation %s: re-planning %s: %s", r->e->id, m->name, err.message);
 	}
@@ -616,7 +345,7 @@ static void *worker(void *arg)
 		snprintf(m.name, sizeof(m.name), "%s", v->domain_name);
 		snprintf(m.target, sizeof(m.target), "%s", v->target);
 		/* taken before the lock drops, so no other worker starts it */
-		_cleanup_free_ char *mig = m.cold ? dup0(v->migration_id) : NULL;
+		_cleanup_free_ char *mig = m.cold ? evac_dup0(v->migration_id) : NULL;
 		vm_update_locked(r, (size_t)i, m.cold ? "cold_migrating" : "migrating", m.target, mig,
 				 m.cold ? "cold" : NULL, NULL);
 		pthread_mutex_unlock(&r->lock);
@@ -654,7 +383,7 @@ static void settle_one(runner *r, virConnectPtr conn, size_t i)
 		return;
 	pthread_mutex_lock(&r->lock);
 	vgm_evac_vm *v = &r->e->vms[i];
-	_cleanup_free_ char *target = dup0(v->target), *mig = dup0(v->migration_id);
+	_cleanup_free_ char *target = evac_dup0(v->target), *mig = evac_dup0(v->migration_id);
 	if (here)
 		vm_update_locked(r, i, "pending", target, was_cold ? mig : NULL, was_cold ? "cold" : NULL,
 				 "resumed after an agent restart");

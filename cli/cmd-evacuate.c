@@ -26,7 +26,7 @@
 	"evacuate HOST [--to HOST]... [--parallel N] [--max-downtime T] [--dry-run] "             \
 	"[--cold-fallback] [--json]"
 #define EVACUATIONS_USAGE "evacuations [ID] [--json]"
-#define POLL_MS 500
+#define POLL_MS 250
 
 static volatile sig_atomic_t interrupted;
 
