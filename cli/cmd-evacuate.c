@@ -221,7 +221,8 @@ static int dry_run_report(const cli_ctx *ctx, json_t *reply, const vgm_evacuatio
 	for (size_t i = 0; i < e->n_vms; i++)
 		left += STREQ(e->vms[i].state, "left_behind");
 	printf("dry run: %zu of %zu VM(s) placed, in this order\n", e->n_vms - left, e->n_vms);
-	return left ? CLI_FAILED : CLI_OK;
+	fflush(stdout);
+	return left ? cli_failf("%zu VM(s) would be left behind", left) : CLI_OK;
 }
 
 static int cmd_evacuate(cli_ctx *ctx, int argc, char **argv)
