@@ -143,13 +143,17 @@ static int agent_start(agent *a, vgm_error *err)
 	if (agent_metrics_new(&a->metrics) < 0)
 		return vgm_error_set(err, ENOMEM, "out of memory");
 	agent_housekeeping(a); /* in-use cache and facts before the first request */
-	return agent_http_start(a, err);
+	if ((r = agent_http_start(a, err)) < 0)
+		return r;
+	agent_evacuations_resume(a); /* its runner talks to our own API */
+	return 0;
 }
 
 static void agent_stop(agent *a)
 {
 	agent_pending_event *e, *next;
 
+	agent_evacuations_stop(a); /* its workers use the API, the store and libvirt */
 	agent_http_stop(a);
 	log_debug("API servers stopped");
 	if (a->cfg && a->cfg->socket)

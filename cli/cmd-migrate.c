@@ -24,7 +24,7 @@
 #define PLAN_USAGE "plan DOMAIN --to HOST [--bandwidth B] [--max-downtime T] [--timeout T] [--json]"
 #define MIGRATE_USAGE                                                                              \
 	"migrate DOMAIN --to HOST [--max-downtime T] [--bandwidth B] [--timeout T] [--dry-run] "   \
-	"[--force] [--json]"
+	"[--force] [--cold-fallback] [--json]"
 #define STATUS_USAGE "status [--json]"
 #define ABORT_USAGE "abort DOMAIN|MIGRATION_ID [--json]"
 #define POLL_MS 200
@@ -42,6 +42,7 @@ typedef struct mig_args {
 	const char *to;
 	int64_t max_downtime_ms, bandwidth_bps, timeout_ms;
 	bool dry_run, force;
+	bool cold_fallback; /* a refused or failed live migration moves cold instead */
 } mig_args;
 
 static int parse_args(int argc, char **argv, const char *usage, bool migrate, mig_args *a)
@@ -53,6 +54,7 @@ static int parse_args(int argc, char **argv, const char *usage, bool migrate, mi
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "cold-fallback", no_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
 	*a = (mig_args){ .max_downtime_ms = -1, .bandwidth_bps = -1, .timeout_ms = -1 };
@@ -80,9 +82,10 @@ static int parse_args(int argc, char **argv, const char *usage, bool migrate, mi
 			break;
 		case 'n':
 		case 'f':
+		case 'C':
 			if (!migrate)
 				return cli_usage(usage, "unknown option '%s'", argv[optind - 1]);
-			*(c == 'n' ? &a->dry_run : &a->force) = true;
+			*(c == 'n' ? &a->dry_run : c == 'f' ? &a->force : &a->cold_fallback) = true;
 			break;
 		default:
 			return cli_usage(usage, "unknown option '%s'", argv[optind - 1]);
@@ -417,7 +420,14 @@ static int cmd_migrate(cli_ctx *ctx, int argc, char **argv)
 		return cli_fail(&err);
 	}
 	r = finish(&f, s);
+	/* Failed, not aborted by the operator: the VM still runs here. */
+	bool fallback = r != CLI_OK && a.cold_fallback && !a.dry_run && STREQ(jstr(s, "state"), "failed");
 	json_decref(s);
+	if (fallback) {
+		fprintf(stderr, "vgpumig: live migration failed; moving %s cold (--cold-fallback)\n",
+			a.domain);
+		return cli_cold_run(ctx, a.domain, a.to, VGM_LIMIT_UNSET, a.force);
+	}
 	return r;
 }
 

@@ -110,3 +110,9 @@ int vgm_domxml_format_metadata(const vgm_meta_vgpu *v, size_t n, char **out, vgm
  * NULL) and each entry's nvml_metadata as nvml='hex'. */
 int vgm_domxml_format_metadata_src(const vgm_meta_source *src, const vgm_meta_vgpu *v, size_t n,
 				   char **out, vgm_error *err);
+
+/* The absolute host paths a domain needs to start: file and block disk
+ * sources and the direct-boot kernel/initrd (disks.c says what is left out
+ * and why).  *out is NULL-terminated, each path once; free with
+ * vgm_strv_free(*out, *n_out). */
+int vgm_domxml_disk_paths(const char *xml, size_t len, char ***out, size_t *n_out, vgm_error *err);

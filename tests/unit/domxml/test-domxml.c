@@ -783,6 +783,33 @@ static void test_threads(void **state)
 	}
 }
 
+/* Cold migration checks these on the target: file/block disks and the
+ * direct-boot kernel/initrd, each once; network disks and empty cdroms not. */
+static void test_disk_paths(void **state)
+{
+	(void)state;
+	static const char xml[] =
+		"<domain type='kvm'><name>d</name><os><type>hvm</type><kernel>/lab/vmlinuz</kernel>"
+		"<initrd>/lab/initrd.img</initrd></os><devices>"
+		"<disk type='file' device='disk'><source file='/var/lib/images/a.qcow2'/></disk>"
+		"<disk type='block' device='disk'><source dev='/dev/vg0/b'/></disk>"
+		"<disk type='file' device='disk'><source file='/var/lib/images/a.qcow2'/></disk>"
+		"<disk type='network' device='disk'><source protocol='rbd' name='pool/c'/></disk>"
+		"<disk type='file' device='cdrom'/></devices></domain>";
+	char **p = NULL;
+	size_t n = 0;
+	vgm_error e = { 0 };
+	assert_int_equal(vgm_domxml_disk_paths(xml, strlen(xml), &p, &n, &e), 0);
+	assert_int_equal(n, 4);
+	assert_string_equal(p[0], "/var/lib/images/a.qcow2");
+	assert_string_equal(p[1], "/dev/vg0/b");
+	assert_string_equal(p[2], "/lab/vmlinuz");
+	assert_string_equal(p[3], "/lab/initrd.img");
+	assert_null(p[4]);
+	vgm_strv_free(p, n);
+	assert_int_equal(vgm_domxml_disk_paths("<domain", 7, &p, &n, &e), -EINVAL);
+}
+
 int main(void)
 {
 	find_data_dir();
@@ -791,7 +818,7 @@ int main(void)
 		cmocka_unit_test(test_size_limit),	cmocka_unit_test(test_memory_units),
 		cmocka_unit_test(test_map_validation), cmocka_unit_test(test_rewrite_rules),
 		cmocka_unit_test(test_format_metadata), cmocka_unit_test(test_metadata_source),
-		cmocka_unit_test(test_threads),
+		cmocka_unit_test(test_threads), cmocka_unit_test(test_disk_paths),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
