@@ -535,6 +535,22 @@ static int make_claim(vgm_store *s, vgm_host *h, const vgm_claim_request *req, c
 	return claim_load(s, claim_id, out, err);
 }
 
+/* A cordoned host takes no new claim; a repeated request for a claim made
+ * before the cordon still gets its answer (existing_claim comes first). */
+static int refuse_if_cordoned(vgm_store *s, vgm_error *err)
+{
+	bool cordoned = false;
+	_cleanup_free_ char *why = NULL;
+	int r = store_cordon_get(s, &cordoned, &why, err);
+	if (r < 0 || !cordoned)
+		return r;
+	return vgm_error_setr(err, EBUSY, "host_cordoned",
+			      "host '%s' is cordoned%s%s%s and accepts no incoming migration; run "
+			      "'vgpumig host uncordon' on %s first",
+			      s->host_name, why ? " (" : "", why ? why : "", why ? ")" : "",
+			      s->host_name);
+}
+
 int vgm_claims_claim(vgm_store *s, vgm_host *h, const vgm_claim_request *req, vgm_claim **out,
 		     vgm_error *err)
 {
@@ -548,6 +564,9 @@ int vgm_claims_claim(vgm_store *s, vgm_host *h, const vgm_claim_request *req, vg
 	r = existing_claim(s, h, req, key, out, err);
 	if (r != 0)
 		return r < 0 ? r : 0;
+	r = refuse_if_cordoned(s, err);
+	if (r < 0)
+		return r;
 	bool stale = false;
 	r = make_claim(s, h, req, key, out, &stale, err);
 	if (r < 0 && stale) {
