@@ -26,6 +26,7 @@
 struct agent_server;
 typedef struct agent_metrics agent_metrics;
 typedef struct agent_libvirt agent_libvirt;
+typedef struct agent_jobs agent_jobs;
 
 /* A hook event that needs libvirt to act on; handled by housekeeping. */
 typedef struct agent_pending_event {
@@ -43,6 +44,8 @@ typedef struct agent {
 	const char *crash_at;   /* test-only fault point (VGPUMIG_TEST_CRASH_AT) or NULL */
 	vgm_device_use *in_use; /* under lock: devices domains on this host use */
 	size_t n_in_use;
+	bool in_use_known;      /* under lock: in_use is libvirt's answer (last sync listed) */
+	int64_t jobs_resumed_at; /* main thread: monotonic seconds of the last job resume */
 	agent_pending_event *events; /* under lock */
 	/* On-demand libvirt sync (agent_sync_now): a request thread bumps
 	 * sync_wanted and writes wake_fd; the main thread syncs, then raises
@@ -55,6 +58,7 @@ typedef struct agent {
 	vgm_store *store;
 	agent_metrics *metrics;
 	agent_libvirt *virt;    /* main thread only; NULL when libvirt_uri=none */
+	agent_jobs *jobs;       /* migrations run from here (migrations.h) */
 
 	int local_fd;
 	struct agent_server *local; /* http.c */

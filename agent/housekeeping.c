@@ -10,9 +10,12 @@
 #include <time.h>
 
 #include "metrics.h"
+#include "migrations.h"
 #include "routes.h"
 
 #define FACTS_EVERY_S 30
+/* Jobs whose outcome was unknown (libvirt unreachable) are asked again. */
+#define RESUME_EVERY_S 60
 
 static int64_t now_s(void)
 {
@@ -123,14 +126,23 @@ void agent_housekeeping(agent *a)
 	vgm_error err = { 0 };
 	json_t *facts;
 
-	if (reconcile_logged(a, &rep, &err) < 0)
-		log_error("reconcile: %s", vgm_error_message(&err));
-	for (size_t i = 0; i < rep.expired; i++)
-		agent_metrics_migration(a->metrics, "incoming_expired");
-	vgm_reconcile_report_clear(&rep);
+	/* libvirt first: the reconcile commits a claim whose VM runs on it
+	 * and expires the others, so it needs to know which VMs run.  While
+	 * libvirt cannot be reached, agent_in_use fails and the reconcile
+	 * changes nothing (no expiry, no removal). */
 	if (a->virt) {
 		agent_virt_sync(a);
 		process_events(a);
+	}
+	if (reconcile_logged(a, &rep, &err) < 0)
+		log_warn("reconcile postponed: %s", vgm_error_message(&err));
+	for (size_t i = 0; i < rep.expired; i++)
+		agent_metrics_migration(a->metrics, "incoming_expired");
+	vgm_reconcile_report_clear(&rep);
+	if (a->jobs && now_s() - a->jobs_resumed_at >= RESUME_EVERY_S) {
+		a->jobs_resumed_at = now_s();
+		if (a->jobs_resumed_at > RESUME_EVERY_S) /* not the start: agent_start resumes */
+			agent_jobs_resume(a);
 	}
 	/* facts change rarely (driver upgrade, libvirt restart) and cost a full
 	 * inventory read: refresh them every FACTS_EVERY_S, not every tick.  Facts
@@ -159,6 +171,15 @@ int agent_in_use(void *ctx, vgm_device_use **out, size_t *n, vgm_error *err)
 	*out = NULL;
 	*n = 0;
 	pthread_mutex_lock(&a->lock);
+	if (!a->in_use_known) {
+		int r = vgm_error_setr(err, EHOSTUNREACH, "libvirt_unreachable",
+				       "libvirt at %s cannot be reached, so %s cannot tell which vGPUs "
+				       "its VMs use; claims, lease expiry and device removal wait until "
+				       "libvirtd answers",
+				       a->cfg->libvirt_uri, a->cfg->host_name);
+		pthread_mutex_unlock(&a->lock);
+		return r;
+	}
 	copy = calloc(a->n_in_use + 1, sizeof(*copy));
 	for (i = 0; copy && i < a->n_in_use; i++) {
 		copy[i].device_id = strdup(a->in_use[i].device_id);

@@ -17,6 +17,7 @@
 #include <libvirt/virterror.h>
 
 #include "metrics.h"
+#include "migrate/migrate.h"
 #include "routes.h"
 #include "vgpus.h"
 
@@ -170,6 +171,29 @@ static bool settled(virDomainPtr dom)
 	return job.type == VIR_DOMAIN_JOB_NONE;
 }
 
+/* An incoming domain that runs (not paused for the migration) has switched
+ * over: its in-flight claim is committed here, whoever started the
+ * migration (the source's agent commits too; commit is idempotent). */
+static void commit_arrived(agent *a, virDomainPtr dom)
+{
+	char uuid[VIR_UUID_STRING_BUFLEN];
+	_cleanup_(vgm_claim_freep) vgm_claim *c = NULL;
+	vgm_error err = { 0 };
+
+	if (virDomainGetUUIDString(dom, uuid) < 0 ||
+	    vgm_claims_find_by_domain(a->store, uuid, &c, NULL) < 0 || !c->in_flight ||
+	    vgm_lv_domain_presence(a->virt->conn, uuid, true) != VGM_LV_RUNNING)
+		return;
+	if (vgm_claims_commit(a->store, a->host, c->claim_id, &err) < 0) {
+		log_error("committing claim %s of domain %s: %s", c->claim_id, c->domain_name,
+			  vgm_error_message(&err));
+		return;
+	}
+	log_info("domain %s runs here after its migration: claim %s committed", c->domain_name,
+		 c->claim_id);
+	agent_metrics_migration(a->metrics, "incoming_committed");
+}
+
 static void sync_domain(agent *a, virDomainPtr dom, const vgm_inventory *inv, bool lab_mode,
 			vgm_device_use **uses, size_t *n_uses)
 {
@@ -181,6 +205,7 @@ static void sync_domain(agent *a, virDomainPtr dom, const vgm_inventory *inv, bo
 	if (!xml || vgm_domxml_inspect(xml, strlen(xml), &d, NULL) < 0)
 		return;
 	collect_uses(d, lab_mode, uses, n_uses);
+	commit_arrived(a, dom);
 	if (!inv || !settled(dom))
 		return;
 	if (agent_vgpus_local(d, inv, lab_mode, &v, &n) < 0)
@@ -241,6 +266,17 @@ static void sweep_hook_claims(agent *a)
 	vgm_claims_free(c, n);
 }
 
+/* libvirt did not answer: the store must not decide from an old view. */
+static void set_in_use_unknown(agent *a)
+{
+	pthread_mutex_lock(&a->lock);
+	if (a->in_use_known)
+		log_warn("libvirt %s stopped answering: no claim, expiry or device removal until it does",
+			 a->virt->uri);
+	a->in_use_known = false;
+	pthread_mutex_unlock(&a->lock);
+}
+
 void agent_virt_sync(agent *a)
 {
 	_cleanup_(vgm_inventory_freep) vgm_inventory *inv = NULL;
@@ -250,11 +286,14 @@ void agent_virt_sync(agent *a)
 	int n;
 	bool lab = agent_lab_mode(a);
 
-	if (!virt_ready(a->virt))
+	if (!virt_ready(a->virt)) {
+		set_in_use_unknown(a);
 		return;
+	}
 	n = virConnectListAllDomains(a->virt->conn, &doms, 0);
 	if (n < 0) {
 		log_warn("listing libvirt domains: %s", last_error());
+		set_in_use_unknown(a);
 		return;
 	}
 	vgm_inventory_load(a->host, &inv, NULL);
@@ -268,6 +307,7 @@ void agent_virt_sync(agent *a)
 	n_old = a->n_in_use;
 	a->in_use = uses;
 	a->n_in_use = n_uses;
+	a->in_use_known = true;
 	pthread_mutex_unlock(&a->lock);
 	vgm_device_uses_free(old, n_old);
 	sweep_assignments(a);

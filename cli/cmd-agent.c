@@ -140,7 +140,8 @@ static void print_claims_table(json_t *claims)
 	json_array_foreach(claims, i, c) {
 		json_t *exp = json_object_get(c, "expires_at");
 		printf("%-36s  %-9s  %-20s  %-12s  ", str_or_dash(c, "claim_id"),
-		       str_or_dash(c, "state"), str_or_dash(c, "domain_name"),
+		       str_or_dash(c, json_is_string(json_object_get(c, "stage")) ? "stage" : "state"),
+		       str_or_dash(c, "domain_name"),
 		       str_or_dash(c, "source_host"));
 		char when[64] = "-";
 		if (json_is_string(exp))

@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "util/error.h"
+#include "util/limit.h"
 
 #define VGM_WIRE_PROTOCOL 1          /* bumped on incompatible change */
 #define VGM_WIRE_MAX_DEVICES 64      /* per claim */
@@ -67,6 +68,8 @@ typedef struct vgm_wire_claim {
 	char *domain_name;  /* NULL when not sent */
 	char *source_host;  /* NULL when not sent */
 	char *state;        /* "held" | "committed" | "released" | NULL */
+	char *stage;        /* the true stage: state, or "in_flight" for a held claim
+			       whose domain started here; NULL when not sent */
 	int64_t expires_at; /* unix seconds; 0 when none */
 	vgm_wire_mapping *mapping;
 	size_t n_mapping;
@@ -106,9 +109,9 @@ json_t *vgm_wire_hook_event_encode(const vgm_wire_hook_event *e);
 typedef struct vgm_wire_migration_req {
 	char *domain;      /* name or UUID */
 	char *to;          /* peer host name */
-	int64_t max_downtime_ms; /* -1 when not given */
-	int64_t bandwidth_bps;   /* -1 when not given */
-	int64_t timeout_ms;      /* -1 when not given */
+	vgm_limit max_downtime_ms; /* not set when not given; carried to the controller as is */
+	vgm_limit bandwidth_bps;
+	vgm_limit timeout_ms;
 	bool dry_run;
 	bool force;
 } vgm_wire_migration_req;
