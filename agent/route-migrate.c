@@ -12,6 +12,19 @@
 
 #include "migrations.h"
 
+static json_t *limit_json(vgm_limit l)
+{
+	return l.set ? json_integer((json_int_t)l.value) : json_null();
+}
+
+/* The operator's limits as given: null when not given. */
+static json_t *limits_json(const mig *m)
+{
+	return json_pack("{s:o, s:o, s:o}", "max_downtime_ms", limit_json(m->max_downtime_ms),
+			 "bandwidth_bps", limit_json(m->bandwidth_bps), "timeout_ms",
+			 limit_json(m->timeout_ms));
+}
+
 static json_t *sample_json(const mig *m)
 {
 	const vgm_job_sample *x = &m->last;
@@ -30,6 +43,7 @@ static json_t *snapshot_locked(const mig *m)
 	if (!o)
 		return NULL;
 	json_object_set_new(o, "created_at", json_real((double)m->created_ns / 1e9));
+	json_object_set_new(o, "limits", limits_json(m));
 	json_object_set_new(o, "elapsed_ms", json_integer((json_int_t)m->last.time_elapsed_ms));
 	json_object_set_new(o, "ram", sample_json(m));
 	json_object_set_new(o, "vgpu", json_pack("{s:I, s:I, s:I}", "count", (json_int_t)m->n_vgpus,
@@ -92,10 +106,14 @@ int route_migrations_create(agent_request *req)
 		return r;
 	vgm_error err = { 0 };
 	mig_cfg c;
-	if (mig_cfg_get(req->a, q->to, &c, &err) < 0)
+	_cleanup_free_ char *me = agent_host_name(req->a);
+	bool self = me && STREQ(me, q->to);
+	if (!self && mig_cfg_get(req->a, q->to, &c, &err) < 0)
 		return agent_reply_error(req, &err);
-	bool self = STREQ(c.peer_name, c.host_name);
-	mig_cfg_clear(&c);
+	if (!self) {
+		self = STREQ(c.peer_name, c.host_name);
+		mig_cfg_clear(&c);
+	}
 	if (self)
 		return agent_reply_errorf(req, 400, "invalid_request",
 					  "'%s' is this host; migrate to another host", q->to);

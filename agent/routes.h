@@ -79,6 +79,7 @@ json_t *agent_claim_json(const vgm_claim *c);
 
 /* ---- handlers ---- */
 int route_host(agent_request *req);
+int route_host_cordon(agent_request *req); /* POST /v1/host/{cordon,uncordon} */
 int route_devices(agent_request *req);
 int route_metrics(agent_request *req);
 int route_gc(agent_request *req);

@@ -589,6 +589,34 @@ json_t *vgm_wire_hook_event_encode(const vgm_wire_hook_event *e)
 					"domain_name", e->domain_name, "op", e->op, "sub_op", e->sub_op));
 }
 
+/* ---- host cordon ---- */
+
+int vgm_wire_cordon_req_decode(const char *json, size_t len, char **reason, vgm_error *err)
+{
+	_cleanup_(json_decrefp) json_t *o = NULL;
+	int r;
+
+	*reason = NULL;
+	if (len == 0)
+		return 0;
+	if ((r = vgm_wire_parse_object(json, len, &o, err)) < 0)
+		return r;
+	return vgm_wire_get_string(o, "reason", false, 256, reason, err);
+}
+
+json_t *vgm_wire_cordon_req_encode(const char *reason)
+{
+	return obj_drop_nulls(json_pack("{s:s?}", "reason", reason));
+}
+
+int vgm_wire_cordon_set(json_t *host, bool cordoned, const char *reason)
+{
+	if (json_object_set_new(host, "cordoned", json_boolean(cordoned)) < 0 ||
+	    json_object_set_new(host, "cordon_reason", reason ? json_string(reason) : json_null()) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
 /* ---- migration request ---- */
 
 void vgm_wire_migration_req_free(vgm_wire_migration_req *r)

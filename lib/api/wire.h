@@ -122,6 +122,14 @@ int vgm_wire_migration_req_decode(const char *json, size_t len, vgm_wire_migrati
 				 vgm_error *err);
 json_t *vgm_wire_migration_req_encode(const vgm_wire_migration_req *r);
 
+/* ---- host cordon: POST /v1/host/cordon {"reason"?}, and the state in
+ * GET /v1/host ("cordoned", "cordon_reason") ---- */
+/* reason: NULL when the body is empty or has none. */
+int vgm_wire_cordon_req_decode(const char *json, size_t len, char **reason, vgm_error *err);
+json_t *vgm_wire_cordon_req_encode(const char *reason);
+/* Add the cordon state to a host object (GET /v1/host, cordon replies). */
+int vgm_wire_cordon_set(json_t *host, bool cordoned, const char *reason);
+
 /* ---- small checked readers, reused by other decoders ---- */
 /* Parse text into an object; "body is not a JSON object" style errors. */
 int vgm_wire_parse_object(const char *json, size_t len, json_t **out, vgm_error *err);
