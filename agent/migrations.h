@@ -119,9 +119,10 @@ int make_plan(agent *a, prep *p, const plan_req *q, json_t **out, vgm_verdict *v
 /* After a success: what the link did (0: keep what is known). */
 void jobs_remember_link(agent *a, const char *peer, double link_bps, double setup_s);
 
-/* The request body of POST /v1/plan and /v1/migrations; replies itself on
- * error (returns <= 0 then), 1 when *out is set. */
-int mig_decode_req(agent_request *req, vgm_wire_migration_req **out);
+/* POST /v1/plan and /v1/migrations: decode the body, refuse this host as
+ * the target, snapshot the config for the peer.  Replies itself on error
+ * (returns <= 0 then); 1 when *q and *c are set (clear c). */
+int mig_request_begin(agent_request *req, vgm_wire_migration_req **q, mig_cfg *c);
 
 /* ---- the manager (jobs.c) ---- */
 

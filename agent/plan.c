@@ -156,13 +156,11 @@ int make_plan(agent *a, prep *p, const plan_req *q, json_t **out, vgm_verdict *v
 int route_plan(agent_request *req)
 {
 	_cleanup_(vgm_wire_migration_req_freep) vgm_wire_migration_req *q = NULL;
-	int r = mig_decode_req(req, &q);
+	mig_cfg c;
+	int r = mig_request_begin(req, &q, &c);
 	if (r <= 0)
 		return r;
 	vgm_error err = { 0 };
-	mig_cfg c;
-	if (mig_cfg_get(req->a, q->to, &c, &err) < 0)
-		return agent_reply_error(req, &err);
 	prep p;
 	plan_req pq = { c.peer_name, q->max_downtime_ms, q->bandwidth_bps, q->timeout_ms, true };
 	json_t *plan = NULL;

@@ -90,10 +90,16 @@ static json_t *snapshot_locked(const mig *m)
 
 /* ---- routes ---- */
 
-int mig_decode_req(agent_request *req, vgm_wire_migration_req **out)
+int mig_request_begin(agent_request *req, vgm_wire_migration_req **q, mig_cfg *c)
 {
 	vgm_error err = { 0 };
-	if (vgm_wire_migration_req_decode(req->body ? req->body : "", req->body_len, out, &err) < 0)
+	if (vgm_wire_migration_req_decode(req->body ? req->body : "", req->body_len, q, &err) < 0)
+		return agent_reply_error(req, &err);
+	_cleanup_free_ char *me = agent_host_name(req->a);
+	if (me && STREQ(me, (*q)->to))
+		return agent_reply_errorf(req, 400, "invalid_request",
+					  "'%s' is this host; migrate to another host", (*q)->to);
+	if (mig_cfg_get(req->a, (*q)->to, c, &err) < 0)
 		return agent_reply_error(req, &err);
 	return 1;
 }
@@ -101,22 +107,12 @@ int mig_decode_req(agent_request *req, vgm_wire_migration_req **out)
 int route_migrations_create(agent_request *req)
 {
 	_cleanup_(vgm_wire_migration_req_freep) vgm_wire_migration_req *q = NULL;
-	int r = mig_decode_req(req, &q);
+	mig_cfg c;
+	int r = mig_request_begin(req, &q, &c);
 	if (r <= 0)
 		return r;
+	mig_cfg_clear(&c); /* checked here; the job takes its own copy */
 	vgm_error err = { 0 };
-	mig_cfg c;
-	_cleanup_free_ char *me = agent_host_name(req->a);
-	bool self = me && STREQ(me, q->to);
-	if (!self && mig_cfg_get(req->a, q->to, &c, &err) < 0)
-		return agent_reply_error(req, &err);
-	if (!self) {
-		self = STREQ(c.peer_name, c.host_name);
-		mig_cfg_clear(&c);
-	}
-	if (self)
-		return agent_reply_errorf(req, 400, "invalid_request",
-					  "'%s' is this host; migrate to another host", q->to);
 	char id[VGM_UUID_LEN + 1];
 	if (agent_jobs_start(req->a, q, id, &err) < 0)
 		return agent_reply_error(req, &err);

@@ -205,18 +205,24 @@ const char *vgm_claim_stage(const vgm_claim *c)
 	return vgm_claim_state_to_string(c->state);
 }
 
-int vgm_claims_mark_in_flight(vgm_store *s, const char *claim_id, vgm_error *err)
+int claim_load_outside(vgm_store *s, const char *claim_id, vgm_claim **out, vgm_error *err)
 {
+	char id[VGM_UUID_LEN + 1];
 	int r = vgm_check_uuid("claim id", claim_id, err);
 	if (r < 0)
 		return r;
-	char id[VGM_UUID_LEN + 1];
 	vgm_id_normalize(claim_id, id, sizeof(id));
+	return claim_load(s, id, out, err);
+}
+
+int vgm_claims_mark_in_flight(vgm_store *s, const char *claim_id, vgm_error *err)
+{
 	_cleanup_(store_unlockp) _unused_ vgm_store *locked = store_lock(s);
 	_cleanup_(vgm_claim_freep) vgm_claim *c = NULL;
-	r = claim_load(s, id, &c, err);
+	int r = claim_load_outside(s, claim_id, &c, err);
 	if (r < 0)
 		return r;
+	const char *id = c->claim_id;
 	if (c->state == VGM_CLAIM_RELEASED || c->state == VGM_CLAIM_EXPIRED)
 		return vgm_error_setr(err, ESTALE, "claim_finished", "claim %s on %s is %s", id,
 				      s->host_name, vgm_claim_state_to_string(c->state));
@@ -239,13 +245,8 @@ int vgm_claims_mark_in_flight(vgm_store *s, const char *claim_id, vgm_error *err
 
 int vgm_claims_get(vgm_store *s, const char *claim_id, vgm_claim **out, vgm_error *err)
 {
-	int r = vgm_check_uuid("claim id", claim_id, err);
-	if (r < 0)
-		return r;
-	char id[VGM_UUID_LEN + 1];
-	vgm_id_normalize(claim_id, id, sizeof(id));
 	_cleanup_(store_unlockp) _unused_ vgm_store *locked = store_lock(s);
-	return claim_load(s, id, out, err);
+	return claim_load_outside(s, claim_id, out, err);
 }
 
 int vgm_claims_list(vgm_store *s, bool all, vgm_claim **out, size_t *n, vgm_error *err)

@@ -618,18 +618,6 @@ static int finished_error(vgm_store *s, const vgm_claim *c, vgm_error *err)
 							    : vgm_claim_state_to_string(c->state));
 }
 
-/* A claim named by outside input: checked, normalised, loaded.  The caller
- * holds the store lock. */
-static int claim_load_outside(vgm_store *s, const char *claim_id, vgm_claim **out, vgm_error *err)
-{
-	char id[VGM_UUID_LEN + 1];
-	int r = vgm_check_uuid("claim id", claim_id, err);
-	if (r < 0)
-		return r;
-	vgm_id_normalize(claim_id, id, sizeof(id));
-	return claim_load(s, id, out, err);
-}
-
 int vgm_claims_commit(vgm_store *s, vgm_host *h, const char *claim_id, vgm_error *err)
 {
 	_cleanup_(store_unlockp) _unused_ vgm_store *locked = store_lock(s);
