@@ -448,7 +448,7 @@ static int cmd_status(cli_ctx *ctx, int argc, char **argv)
 	}
 	json_array_foreach(json_object_get(list, "recent"), i, m)
 		printf("%-36s  %-16s  %-10s  %-10s  %s\n", jstr(m, "migration_id"), jstr(m, "domain"),
-		       "-", jstr(m, "state"), jstr(m, "message"));
+		       jstr(m, "to")[0] ? jstr(m, "to") : "-", jstr(m, "state"), jstr(m, "message"));
 	json_decref(list);
 	return CLI_OK;
 }
