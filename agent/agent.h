@@ -2,10 +2,13 @@
  *
  * Threads: the main thread runs the one event loop (signals through a
  * signalfd, the housekeeping timer through a timerfd) and is the only
- * thread that talks to libvirt.  libmicrohttpd runs one thread per
- * connection for the local and the peer API; handlers use the store (which
- * serialises itself), the device layer and the caches below, never libvirt:
- * a libvirt hook waits for our answer while libvirt holds its locks.
+ * thread that talks to libvirt on the agent's long-lived connection.
+ * libmicrohttpd runs one thread per connection for the local and the peer
+ * API; handlers use the store (which serialises itself), the device layer
+ * and the caches below, never libvirt: a libvirt hook waits for our answer
+ * while libvirt holds its locks.  Migration workers (jobs.c) open their own
+ * short-lived libvirt connections; agent_stop joins them before anything
+ * they use is freed.
  *
  * Locks: a->lock guards cfg (swapped on SIGHUP), the facts cache, the in-use
  * cache and the event queue; hold it only to copy or swap, never across I/O. */
@@ -45,6 +48,7 @@ typedef struct agent {
 	vgm_device_use *in_use; /* under lock: devices domains on this host use */
 	size_t n_in_use;
 	bool in_use_known;      /* under lock: in_use is libvirt's answer (last sync listed) */
+	bool jobs_resumed;       /* main thread: the first resume ran */
 	int64_t jobs_resumed_at; /* main thread: monotonic seconds of the last job resume */
 	agent_pending_event *events; /* under lock */
 	/* On-demand libvirt sync (agent_sync_now): a request thread bumps

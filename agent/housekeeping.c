@@ -139,10 +139,12 @@ void agent_housekeeping(agent *a)
 	for (size_t i = 0; i < rep.expired; i++)
 		agent_metrics_migration(a->metrics, "incoming_expired");
 	vgm_reconcile_report_clear(&rep);
-	if (a->jobs && now_s() - a->jobs_resumed_at >= RESUME_EVERY_S) {
+	/* At start (after the reconcile) and then every RESUME_EVERY_S: jobs the
+	 * store says are running and no worker runs. */
+	if (a->jobs && (!a->jobs_resumed || now_s() - a->jobs_resumed_at >= RESUME_EVERY_S)) {
+		a->jobs_resumed = true;
 		a->jobs_resumed_at = now_s();
-		if (a->jobs_resumed_at > RESUME_EVERY_S) /* not the start: agent_start resumes */
-			agent_jobs_resume(a);
+		agent_jobs_resume(a);
 	}
 	/* facts change rarely (driver upgrade, libvirt restart) and cost a full
 	 * inventory read: refresh them every FACTS_EVERY_S, not every tick.  Facts

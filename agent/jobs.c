@@ -149,7 +149,9 @@ static int spawn(agent *a, mig *r, vgm_error *err)
 static bool domain_busy_locked(agent_jobs *m, const char *domain)
 {
 	for (mig *r = m->head; r; r = r->next)
-		if (!r->finished && (STREQ(r->domain, domain) || STREQ(r->domain_uuid, domain)))
+		/* a finished worker may leave its job running: outcome unknown */
+		if ((!r->finished || STREQ(r->state, "running")) &&
+		    (STREQ(r->domain, domain) || STREQ(r->domain_uuid, domain)))
 			return true;
 	return false;
 }

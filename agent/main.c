@@ -141,10 +141,10 @@ static int agent_start(agent *a, vgm_error *err)
 		return r;
 	if (agent_metrics_new(&a->metrics) < 0 || agent_jobs_new(&a->jobs) < 0)
 		return vgm_error_set(err, ENOMEM, "out of memory");
-	/* libvirt's in-use view, then the reconcile, then facts (see
-	 * housekeeping.c), before the first request and the first resume. */
+	/* libvirt's in-use view, then the reconcile, then the migrations the
+	 * store says were running, then facts (housekeeping.c), all before the
+	 * first request. */
 	agent_housekeeping(a);
-	agent_jobs_resume(a); /* migrations the store says were running */
 	return agent_http_start(a, err);
 }
 

@@ -90,8 +90,8 @@ int route_claim_commit(agent_request *req);
 int route_claim_release(agent_request *req);
 int route_hook_migrate_begin(agent_request *req);
 int route_hook_event(agent_request *req);
-int route_plan(agent_request *req);              /* route-migrate.c */
-int route_migrations_create(agent_request *req);
+int route_plan(agent_request *req);              /* plan.c */
+int route_migrations_create(agent_request *req); /* route-migrate.c */
 int route_migrations_list(agent_request *req);
 int route_migration_get(agent_request *req);
 int route_migration_abort(agent_request *req);
