@@ -2,10 +2,13 @@
  *
  * Threads: the main thread runs the one event loop (signals through a
  * signalfd, the housekeeping timer through a timerfd) and is the only
- * thread that talks to libvirt.  libmicrohttpd runs one thread per
- * connection for the local and the peer API; handlers use the store (which
- * serialises itself), the device layer and the caches below, never libvirt:
- * a libvirt hook waits for our answer while libvirt holds its locks.
+ * thread that talks to libvirt on the agent's long-lived connection.
+ * libmicrohttpd runs one thread per connection for the local and the peer
+ * API; handlers use the store (which serialises itself), the device layer
+ * and the caches below, never libvirt: a libvirt hook waits for our answer
+ * while libvirt holds its locks.  Migration workers (jobs.c) open their own
+ * short-lived libvirt connections; agent_stop joins them before anything
+ * they use is freed.
  *
  * Locks: a->lock guards cfg (swapped on SIGHUP), the facts cache, the in-use
  * cache and the event queue; hold it only to copy or swap, never across I/O. */
@@ -27,6 +30,7 @@
 struct agent_server;
 typedef struct agent_metrics agent_metrics;
 typedef struct agent_libvirt agent_libvirt;
+typedef struct agent_jobs agent_jobs;
 
 /* A hook event that needs libvirt to act on; handled by housekeeping. */
 typedef struct agent_pending_event {
@@ -44,9 +48,16 @@ typedef struct agent {
 	const char *crash_at;   /* test-only fault point (VGPUMIG_TEST_CRASH_AT) or NULL */
 	vgm_device_use *in_use; /* under lock: devices domains on this host use */
 	size_t n_in_use;
-	bool in_use_known;      /* under lock: the last libvirt pass read every domain */
+	bool in_use_known;      /* under lock: in_use is libvirt's answer (last sync listed every domain) */
 	size_t warned_blocked, warned_kept; /* main thread: counts the last warning named */
+	bool jobs_resumed;       /* main thread: the first resume ran */
+	int64_t jobs_resumed_at; /* main thread: monotonic seconds of the last job resume */
 	agent_pending_event *events; /* under lock */
+	/* route-evacuate.c: the one evacuation this host runs, its thread, and
+	 * the lock that guards both (taken by API threads and agent_stop). */
+	pthread_mutex_t evac_lock;
+	struct evac_runner *evac_runner;
+	pthread_t evac_thread;
 	/* On-demand libvirt sync (agent_sync_now): a request thread bumps
 	 * sync_wanted and writes wake_fd; the main thread syncs, then raises
 	 * sync_done to it and broadcasts synced. */
@@ -59,6 +70,7 @@ typedef struct agent {
 	agent_metrics *metrics;
 	agent_libvirt *virt;    /* main thread only; NULL when libvirt_uri=none */
 	vgm_nvml *nvml;         /* NULL when libnvidia-ml.so.1 cannot be used; thread-safe */
+	agent_jobs *jobs;       /* migrations run from here (migrations.h) */
 
 	int local_fd;
 	struct agent_server *local; /* http.c */

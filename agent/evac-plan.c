@@ -170,8 +170,8 @@ void planning_clear(planning *p)
 static void predict(vgm_client *self, const local_vm *v, const char *to, vgm_limit max_dt,
 		    vgm_place_vm *pv, char **refusal)
 {
-	vgm_wire_migration_req q = { (char *)v->uuid, (char *)to,
-				     max_dt.set ? (int64_t)max_dt.value : -1, -1, -1, false, false };
+	vgm_wire_migration_req q = { .domain = (char *)v->uuid, .to = (char *)to,
+				     .max_downtime_ms = max_dt };
 	json_t *body = vgm_wire_migration_req_encode(&q), *reply = NULL;
 	vgm_wire_plan_brief b = { .downtime_s = -1 };
 	vgm_error err = { 0 };

@@ -10,9 +10,12 @@
 #include <time.h>
 
 #include "metrics.h"
+#include "migrations.h"
 #include "routes.h"
 
 #define FACTS_EVERY_S 30
+/* Jobs whose outcome was unknown (libvirt unreachable) are asked again. */
+#define RESUME_EVERY_S 60
 
 static int64_t now_s(void)
 {
@@ -149,8 +152,10 @@ void agent_housekeeping(agent *a)
 	vgm_error err = { 0 };
 	json_t *facts;
 
-	/* libvirt first: reconcile removes devices only with a fresh view of
-	 * what every domain uses. */
+	/* libvirt first: the reconcile commits a claim whose VM runs here and
+	 * expires the others, and removes devices only with a fresh view of what
+	 * every domain uses.  While libvirt cannot be reached, agent_in_use
+	 * fails and the reconcile expires and removes nothing. */
 	if (a->virt) {
 		agent_virt_sync(a);
 		process_events(a);
@@ -160,6 +165,13 @@ void agent_housekeeping(agent *a)
 	for (size_t i = 0; i < rep.expired; i++)
 		agent_metrics_migration(a->metrics, "incoming_expired");
 	vgm_reconcile_report_clear(&rep);
+	/* At start (after the reconcile) and then every RESUME_EVERY_S: jobs the
+	 * store says are running and no worker runs. */
+	if (a->jobs && (!a->jobs_resumed || now_s() - a->jobs_resumed_at >= RESUME_EVERY_S)) {
+		a->jobs_resumed = true;
+		a->jobs_resumed_at = now_s();
+		agent_jobs_resume(a);
+	}
 	/* facts change rarely (driver upgrade, libvirt restart) and cost a full
 	 * inventory read: refresh them every FACTS_EVERY_S, not every tick.  Facts
 	 * taken before libvirt answered lack its versions, and a peer's pre-check
@@ -188,10 +200,13 @@ int agent_in_use(void *ctx, vgm_device_use **out, size_t *n, vgm_error *err)
 	*n = 0;
 	pthread_mutex_lock(&a->lock);
 	if (!a->in_use_known) {
+		int r = vgm_error_setr(err, EHOSTUNREACH, "libvirt_unreachable",
+				       "libvirt at %s cannot be reached, so %s cannot tell which vGPUs "
+				       "its VMs use; claims, lease expiry and device removal wait until "
+				       "libvirtd answers",
+				       a->cfg->libvirt_uri, a->cfg->host_name);
 		pthread_mutex_unlock(&a->lock);
-		return vgm_error_setr(err, EAGAIN, "unavailable",
-				      "libvirt has not listed every domain (not reachable, or a "
-				      "domain's XML could not be read)");
+		return r;
 	}
 	copy = calloc(a->n_in_use + 1, sizeof(*copy));
 	for (i = 0; copy && i < a->n_in_use; i++) {

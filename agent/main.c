@@ -2,9 +2,13 @@
  *
  *   vgpumigd [--config FILE] [-n]
  *
- * Runs in the foreground (systemd Type=exec).  Start: config, store (with a
- * first reconcile), libvirt, then the API sockets, so the first answer comes
- * from a repaired store.  The one loop waits on a signalfd (TERM/INT: stop;
+ * Runs in the foreground (systemd Type=exec).  Start: config, libvirt, the
+ * store, libvirt's view of the devices its domains use, then the first
+ * reconcile (so a claim of a running VM is committed, not expired; with
+ * libvirt unreachable it waits), the migrations found unfinished in the
+ * store resumed, and only then the API sockets, so the first answer comes
+ * from a repaired store.  Stop: the API servers, then every migration
+ * worker aborted and joined, then the store and the config.  The one loop waits on a signalfd (TERM/INT: stop;
  * HUP: reload) and a timerfd (housekeeping every min(5 s, lease/4)).  A
  * reload swaps the config only when the new file parses; sockets, TLS
  * files, state_dir, sysfs_root, host_name and libvirt_uri need a restart. */
@@ -19,6 +23,7 @@
 #include <time.h>
 
 #include "metrics.h"
+#include "migrations.h"
 #include "routes.h"
 #include "vgm-config.h"
 
@@ -114,7 +119,6 @@ static int open_state(agent *a, vgm_error *err)
 		.in_use_ctx = a,
 		.devops = a->crash_at ? &devops : NULL,
 	};
-	vgm_reconcile_report rep = { 0 };
 	int r;
 
 	if (mkdir(a->cfg->state_dir, 0700) < 0 && errno != EEXIST)
@@ -123,11 +127,7 @@ static int open_state(agent *a, vgm_error *err)
 	if ((r = vgm_host_new(a->cfg->sysfs_root, &a->host, err)) < 0 ||
 	    (r = vgm_store_open(a->cfg->state_dir, &opts, &a->store, err)) < 0)
 		return r;
-	r = vgm_reconcile(a->store, a->host, &rep, err);
-	for (size_t i = 0; r >= 0 && i < rep.n_actions; i++)
-		log_info("start reconcile: %s", rep.actions[i]);
-	vgm_reconcile_report_clear(&rep);
-	return r;
+	return 0;
 }
 
 static int agent_start(agent *a, vgm_error *err)
@@ -140,9 +140,12 @@ static int agent_start(agent *a, vgm_error *err)
 	if ((r = open_state(a, err)) < 0)
 		return r;
 	agent_nvml_open(a);
-	if (agent_metrics_new(&a->metrics) < 0)
+	if (agent_metrics_new(&a->metrics) < 0 || agent_jobs_new(&a->jobs) < 0)
 		return vgm_error_set(err, ENOMEM, "out of memory");
-	agent_housekeeping(a); /* in-use cache and facts before the first request */
+	/* libvirt's in-use view, then the reconcile, then the migrations the
+	 * store says were running, then facts (housekeeping.c), all before the
+	 * first request. */
+	agent_housekeeping(a);
 	if ((r = agent_http_start(a, err)) < 0)
 		return r;
 	agent_evacuations_resume(a); /* its runner talks to our own API */
@@ -158,6 +161,10 @@ static void agent_stop(agent *a)
 	log_debug("API servers stopped");
 	if (a->cfg && a->cfg->socket)
 		unlink(a->cfg->socket);
+	/* Workers journal into the store and read the config: join them all
+	 * before either goes. */
+	agent_jobs_stop(a->jobs);
+	a->jobs = NULL;
 	vgm_store_close(a->store);
 	vgm_host_free(a->host);
 	agent_virt_close(a->virt);
@@ -175,6 +182,7 @@ static void agent_stop(agent *a)
 	if (a->wake_fd >= 0)
 		close(a->wake_fd);
 	pthread_cond_destroy(&a->synced);
+	pthread_mutex_destroy(&a->evac_lock);
 	pthread_mutex_destroy(&a->lock);
 }
 
@@ -250,7 +258,7 @@ static int parse_args(int argc, char **argv, const char **config, bool *check)
 int main(int argc, char **argv)
 {
 	const char *config = AGENT_DEFAULT_CONFIG;
-	agent a = { .lock = PTHREAD_MUTEX_INITIALIZER, .synced = PTHREAD_COND_INITIALIZER,
+	agent a = { .lock = PTHREAD_MUTEX_INITIALIZER, .evac_lock = PTHREAD_MUTEX_INITIALIZER, .synced = PTHREAD_COND_INITIALIZER,
 		    .local_fd = -1, .wake_fd = -1 };
 	vgm_error err = { 0 };
 	bool check = false;

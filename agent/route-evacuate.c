@@ -50,7 +50,7 @@
 
 /* ---- the runner ---- */
 
-typedef struct runner {
+typedef struct evac_runner {
 	agent *a;
 	evac_cfg c;
 	vgm_wire_evac_req *q;
@@ -63,8 +63,6 @@ typedef struct runner {
 	pthread_t threads[64];
 	size_t n_threads;
 } runner;
-
-static pthread_mutex_t runners_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void runner_free(runner *r)
 {
@@ -185,9 +183,8 @@ static int move_live(runner *r, size_t i, const move *m, vgm_wire_mig_brief *b)
 {
 	_cleanup_(vgm_client_freep) vgm_client *self = NULL;
 	vgm_error err = { 0 };
-	vgm_limit dt = r->q->max_downtime_ms;
-	vgm_wire_migration_req q = { (char *)m->uuid, (char *)m->target, dt.set ? (int64_t)dt.value : -1,
-				     -1, -1, false, false };
+	vgm_wire_migration_req q = { .domain = (char *)m->uuid, .to = (char *)m->target,
+				     .max_downtime_ms = r->q->max_downtime_ms };
 	json_t *body = vgm_wire_migration_req_encode(&q), *reply = NULL;
 	int rc = body ? self_client(&r->c, &self, &err) : vgm_error_set(&err, ENOMEM, "out of memory");
 	if (rc >= 0)
@@ -409,18 +406,18 @@ static void settle(runner *r)
 
 /* ---- the runner's life ---- */
 
-/* The host refuses incoming claims while it is emptied.  `vgpumig host
- * cordon` lives in another part of the agent: asked through the local API,
- * and an agent without it only logs. */
+/* The host refuses incoming claims while it is emptied, so nothing lands
+ * on it behind the evacuation's back; the cordon stays after it ends (the
+ * operator lifts it with `vgpumig host uncordon` once the host is serviced). */
 static void evac_cordon(runner *r)
 {
-	_cleanup_(vgm_client_freep) vgm_client *self = NULL;
 	vgm_error err = { 0 };
-	if (self_client(&r->c, &self, &err) >= 0 &&
-	    vgm_client_json(self, "POST", "/v1/host/cordon", NULL, NULL, NULL, &err) >= 0)
+	char why[96];
+	snprintf(why, sizeof(why), "evacuation %s", r->e->id);
+	if (vgm_host_cordon_set(r->a->store, true, why, &err) >= 0)
 		log_info("evacuation %s: %s cordoned", r->e->id, r->c.host_name);
 	else
-		log_info("evacuation %s: %s not cordoned: %s", r->e->id, r->c.host_name,
+		log_warn("evacuation %s: %s could not be cordoned: %s", r->e->id, r->c.host_name,
 			 vgm_error_message(&err));
 }
 
@@ -447,27 +444,21 @@ static void *runner_main(void *arg)
 	return NULL;
 }
 
-typedef struct runner_slot {
-	runner *r;
-	pthread_t main;
-} runner_slot;
-
-static runner_slot slot;
-
-/* Join and free a runner whose work has ended (runners_lock held). */
-static void reap_locked(bool force)
+/* Join and free a runner whose work has ended (a->evac_lock held). */
+static void reap_locked(agent *a, bool force)
 {
-	if (!slot.r)
+	runner *r = a->evac_runner;
+	if (!r)
 		return;
 	if (force) {
-		pthread_mutex_lock(&slot.r->lock);
-		slot.r->stop = true;
-		pthread_cond_broadcast(&slot.r->cond);
-		pthread_mutex_unlock(&slot.r->lock);
+		pthread_mutex_lock(&r->lock);
+		r->stop = true;
+		pthread_cond_broadcast(&r->cond);
+		pthread_mutex_unlock(&r->lock);
 	}
-	pthread_join(slot.main, NULL);
-	runner_free(slot.r);
-	slot.r = NULL;
+	pthread_join(a->evac_thread, NULL);
+	runner_free(r);
+	a->evac_runner = NULL;
 }
 
 static int runner_start(agent *a, const char *id, bool resumed, vgm_error *err)
@@ -488,13 +479,13 @@ static int runner_start(agent *a, const char *id, bool resumed, vgm_error *err)
 		rc = vgm_error_set(err, ENOMEM, "out of memory");
 	for (size_t i = 0; rc >= 0 && resumed && i < r->e->n_vms; i++)
 		r->settle[i] = is_active(r->e->vms[i].state);
-	pthread_mutex_lock(&runners_lock);
-	reap_locked(false); /* the previous one has finished: the store said so */
-	if (rc >= 0 && pthread_create(&slot.main, NULL, runner_main, r) != 0)
+	pthread_mutex_lock(&a->evac_lock);
+	reap_locked(a, false); /* the previous one has finished: the store said so */
+	if (rc >= 0 && pthread_create(&a->evac_thread, NULL, runner_main, r) != 0)
 		rc = vgm_error_set(err, EAGAIN, "cannot start the evacuation thread");
 	if (rc >= 0)
-		slot.r = r;
-	pthread_mutex_unlock(&runners_lock);
+		a->evac_runner = r;
+	pthread_mutex_unlock(&a->evac_lock);
 	if (rc < 0)
 		runner_free(r);
 	return rc;
@@ -518,10 +509,9 @@ void agent_evacuations_resume(agent *a)
 
 void agent_evacuations_stop(agent *a)
 {
-	(void)a;
-	pthread_mutex_lock(&runners_lock);
-	reap_locked(true);
-	pthread_mutex_unlock(&runners_lock);
+	pthread_mutex_lock(&a->evac_lock);
+	reap_locked(a, true);
+	pthread_mutex_unlock(&a->evac_lock);
 }
 
 /* ---- routes ---- */

@@ -19,6 +19,7 @@ json_t *agent_claim_json(const vgm_claim *c)
 		.domain_name = c->domain_name,
 		.source_host = c->source_host,
 		.state = (char *)vgm_claim_state_to_string(c->state),
+		.stage = (char *)vgm_claim_stage(c),
 		.expires_at = c->expires_at,
 		.n_mapping = c->n_devices,
 	};

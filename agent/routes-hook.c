@@ -227,8 +227,14 @@ static bool op_is(const vgm_wire_hook_event *e, const char *op, const char *sub)
 	return STREQ(e->op, op) && e->sub_op && STREQ(e->sub_op, sub);
 }
 
-/* "started begin": the domain's QEMU runs here now (incoming or fresh):
- * a held claim for it becomes an assignment. */
+/* "started begin": the domain's QEMU runs here now, for an incoming
+ * migration paused until the switchover: its held claim is in flight, not
+ * yet committed (RAM may still be moving and the migration may still fail).
+ * It becomes committed when the source's agent calls commit after the
+ * success, or when this agent's libvirt sync sees the domain running and no
+ * longer paused for the incoming migration (virt.c).  Without libvirt
+ * (libvirt_uri=none, emulator hosts) nothing could ever see the switchover,
+ * so the claim commits here as before. */
 static const char *event_started(agent *a, const vgm_wire_hook_event *e, vgm_error *err)
 {
 	_cleanup_(vgm_claim_freep) vgm_claim *c = NULL;
@@ -236,7 +242,16 @@ static const char *event_started(agent *a, const vgm_wire_hook_event *e, vgm_err
 
 	if (r == -ENOENT)
 		return "none";
-	if (r < 0 || vgm_claims_commit(a->store, a->host, c->claim_id, err) < 0)
+	if (r < 0)
+		return NULL;
+	if (a->virt) {
+		if (vgm_claims_mark_in_flight(a->store, c->claim_id, err) < 0)
+			return NULL;
+		log_info("hook: domain %s started here: claim %s in flight", e->domain_name,
+			 c->claim_id);
+		return "in_flight";
+	}
+	if (vgm_claims_commit(a->store, a->host, c->claim_id, err) < 0)
 		return NULL;
 	log_info("hook: domain %s started here: claim %s committed", e->domain_name, c->claim_id);
 	agent_metrics_migration(a->metrics, "incoming_committed");

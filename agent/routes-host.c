@@ -1,17 +1,61 @@
-/* routes-host.c: GET /v1/host, GET /v1/devices, GET /metrics, POST /v1/gc.
+/* routes-host.c: GET /v1/host, GET /v1/devices, GET /metrics, POST /v1/gc,
+ * POST /v1/host/cordon, POST /v1/host/uncordon.
  *
  * Read-only views of this host, except gc, which runs the same reconcile
- * as the housekeeping timer and reports what it did. */
+ * as the housekeeping timer and reports what it did, and the cordon, which
+ * the store keeps (it survives restarts) and its claims engine enforces. */
 #include <stdio.h>
 #include <string.h>
 
 #include "metrics.h"
+#include "api/wire.h"
 #include "routes.h"
 #include "util/validate.h"
 
+/* The facts with the cordon state, which changes without a facts refresh. */
+static int reply_host(agent_request *req, int status)
+{
+	json_t *facts = agent_facts_get(req->a);
+	_cleanup_free_ char *why = NULL;
+	bool cordoned = false;
+	vgm_error err = { 0 };
+
+	if (!facts)
+		return agent_reply_errorf(req, 500, "internal", "out of memory");
+	if (vgm_host_cordon_get(req->a->store, &cordoned, &why, &err) < 0) {
+		json_decref(facts);
+		return agent_reply_error(req, &err);
+	}
+	if (vgm_wire_cordon_set(facts, cordoned, why) < 0) {
+		json_decref(facts);
+		return agent_reply_errorf(req, 500, "internal", "out of memory");
+	}
+	return agent_reply_json(req, status, facts);
+}
+
 int route_host(agent_request *req)
 {
-	return agent_reply_json(req, 200, agent_facts_get(req->a));
+	return reply_host(req, 200);
+}
+
+int route_host_cordon(agent_request *req)
+{
+	_cleanup_free_ char *reason = NULL;
+	vgm_error err = { 0 };
+	bool on = STREQ(req->params[0], "cordon");
+
+	if (!on && !STREQ(req->params[0], "uncordon"))
+		return agent_reply_errorf(req, 404, "not_found",
+					  "no /v1/host/%s; use /v1/host/cordon or /v1/host/uncordon",
+					  req->params[0]);
+	if (vgm_wire_cordon_req_decode(req->body ? req->body : "", req->body_len, &reason, &err) < 0 ||
+	    vgm_host_cordon_set(req->a->store, on, reason, &err) < 0)
+		return agent_reply_error(req, &err);
+	_cleanup_free_ char *host = agent_host_name(req->a);
+	log_info("host %s: incoming migrations are %s%s%s", host ? host : "?",
+		 on ? "refused (cordoned)" : "accepted again (uncordoned)", reason ? ": " : "",
+		 reason ? reason : "");
+	return reply_host(req, 200);
 }
 
 int route_devices(agent_request *req)

@@ -15,6 +15,7 @@
 
 const agent_route agent_routes[] = {
 	{ "GET", "/v1/host", route_host, .peer = true },
+	{ "POST", "/v1/host/{}", route_host_cordon, .peer = false }, /* cordon | uncordon */
 	{ "GET", "/v1/devices", route_devices, .peer = false },
 	{ "GET", "/metrics", route_metrics, .peer = false },
 	{ "POST", "/v1/gc", route_gc, .peer = false },

@@ -79,6 +79,7 @@ json_t *agent_claim_json(const vgm_claim *c);
 
 /* ---- handlers ---- */
 int route_host(agent_request *req);
+int route_host_cordon(agent_request *req); /* POST /v1/host/{cordon,uncordon} */
 int route_devices(agent_request *req);
 int route_metrics(agent_request *req);
 int route_gc(agent_request *req);
@@ -89,8 +90,8 @@ int route_claim_commit(agent_request *req);
 int route_claim_release(agent_request *req);
 int route_hook_migrate_begin(agent_request *req);
 int route_hook_event(agent_request *req);
-int route_plan(agent_request *req);              /* route-migrate.c */
-int route_migrations_create(agent_request *req);
+int route_plan(agent_request *req);              /* plan.c */
+int route_migrations_create(agent_request *req); /* route-migrate.c */
 int route_migrations_list(agent_request *req);
 int route_migration_get(agent_request *req);
 int route_migration_abort(agent_request *req);

@@ -19,6 +19,7 @@
 #include <libvirt/virterror.h>
 
 #include "metrics.h"
+#include "migrate/migrate.h"
 #include "routes.h"
 #include "vgpus.h"
 
@@ -239,6 +240,29 @@ static bool settled(virDomainPtr dom)
 	return job.type == VIR_DOMAIN_JOB_NONE;
 }
 
+/* An incoming domain that runs (not paused for the migration) has switched
+ * over: its in-flight claim is committed here, whoever started the
+ * migration (the source's agent commits too; commit is idempotent). */
+static void commit_arrived(agent *a, virDomainPtr dom)
+{
+	char uuid[VIR_UUID_STRING_BUFLEN];
+	_cleanup_(vgm_claim_freep) vgm_claim *c = NULL;
+	vgm_error err = { 0 };
+
+	if (virDomainGetUUIDString(dom, uuid) < 0 ||
+	    vgm_claims_find_by_domain(a->store, uuid, &c, NULL) < 0 || !c->in_flight ||
+	    vgm_lv_domain_presence(a->virt->conn, uuid, true) != VGM_LV_RUNNING)
+		return;
+	if (vgm_claims_commit(a->store, a->host, c->claim_id, &err) < 0) {
+		log_error("committing claim %s of domain %s: %s", c->claim_id, c->domain_name,
+			  vgm_error_message(&err));
+		return;
+	}
+	log_info("domain %s runs here after its migration: claim %s committed", c->domain_name,
+		 c->claim_id);
+	agent_metrics_migration(a->metrics, "incoming_committed");
+}
+
 /* false when the domain's devices could not be read: then nobody can tell
  * what it uses. */
 static bool sync_domain(agent *a, virDomainPtr dom, const vgm_inventory *inv, bool lab_mode,
@@ -258,6 +282,7 @@ static bool sync_domain(agent *a, virDomainPtr dom, const vgm_inventory *inv, bo
 	if (vgm_domxml_inspect(xml, strlen(xml), &d, NULL) < 0)
 		return false;
 	collect_uses(d, lab_mode, uses, n_uses);
+	commit_arrived(a, dom);
 	if (!inv || !settled(dom))
 		return true;
 	if (agent_vgpus_local(d, inv, lab_mode, &v, &n) < 0)
@@ -266,13 +291,6 @@ static bool sync_domain(agent *a, virDomainPtr dom, const vgm_inventory *inv, bo
 		record_metadata(a, dom, d, v, n);
 	agent_vgpus_free(v, n);
 	return true;
-}
-
-static void in_use_unknown(agent *a)
-{
-	pthread_mutex_lock(&a->lock);
-	a->in_use_known = false;
-	pthread_mutex_unlock(&a->lock);
 }
 
 /* Assignments whose domain left while we did not hear the hook. */
@@ -325,6 +343,17 @@ static void sweep_hook_claims(agent *a)
 	vgm_claims_free(c, n);
 }
 
+/* libvirt did not answer: the store must not decide from an old view. */
+static void set_in_use_unknown(agent *a)
+{
+	pthread_mutex_lock(&a->lock);
+	if (a->in_use_known)
+		log_warn("libvirt %s stopped answering: no lease expiry and no device removal until it does",
+			 a->virt->uri);
+	a->in_use_known = false;
+	pthread_mutex_unlock(&a->lock);
+}
+
 void agent_virt_sync(agent *a)
 {
 	_cleanup_(vgm_inventory_freep) vgm_inventory *inv = NULL;
@@ -337,13 +366,13 @@ void agent_virt_sync(agent *a)
 	bool known = true;
 
 	if (!virt_ready(a->virt)) {
-		in_use_unknown(a);
+		set_in_use_unknown(a);
 		return;
 	}
 	n = virConnectListAllDomains(a->virt->conn, &doms, 0);
 	if (n < 0) {
 		log_warn("listing libvirt domains: %s", last_error());
-		in_use_unknown(a);
+		set_in_use_unknown(a);
 		return;
 	}
 	vgm_inventory_load(a->host, &inv, NULL);

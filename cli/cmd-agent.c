@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "api/client.h"
+#include "api/wire.h"
 #include "cli.h"
 #include "model/units.h"
 #include "util/fs.h"
@@ -107,17 +108,57 @@ static int no_args(const cli_ctx *ctx, int argc, char **argv, const char *usage)
 	return CLI_OK;
 }
 
+#define HOST_USAGE "host [cordon [REASON] | uncordon] [--json]"
+
+/* "cordon [REASON]" / "uncordon": the body for POST /v1/host/{verb}. */
+static int cordon_body(int argc, char **argv, json_t **body)
+{
+	*body = NULL;
+	bool on = STREQ(argv[1], "cordon");
+	if (!on && !STREQ(argv[1], "uncordon"))
+		return cli_usage(HOST_USAGE, "unknown host action '%s'; use cordon or uncordon",
+				 argv[1]);
+	if (argc > (on ? 3 : 2))
+		return cli_usage(HOST_USAGE, "unexpected argument '%s'%s", argv[argc - 1],
+				 on ? "; quote a reason with spaces" : "");
+	if (argc == 3 && !(*body = vgm_wire_cordon_req_encode(argv[2])))
+		return cli_failf("out of memory");
+	return CLI_OK;
+}
+
+static void print_cordon(json_t *reply)
+{
+	const char *host = json_string_value(json_object_get(reply, "host_name"));
+	const char *why = json_string_value(json_object_get(reply, "cordon_reason"));
+	if (json_is_true(json_object_get(reply, "cordoned")))
+		printf("host %s is cordoned%s%s%s: it refuses incoming migrations\n",
+		       host ? host : "?", why ? " (" : "", why ? why : "", why ? ")" : "");
+	else
+		printf("host %s is not cordoned: it accepts incoming migrations\n", host ? host : "?");
+}
+
 static int cmd_host(cli_ctx *ctx, int argc, char **argv)
 {
-	int r = no_args(ctx, argc, argv, "host [--json]");
 	json_t *reply = NULL;
-	if (r == CLI_OK)
+	int r;
+	if (argc > 1) {
+		_cleanup_(json_decrefp) json_t *body = NULL;
+		char path[64];
+		if ((r = cordon_body(argc, argv, &body)) != CLI_OK)
+			return r;
+		snprintf(path, sizeof(path), "/v1/host/%s", argv[1]);
+		r = agent_call(ctx, "POST", path, body, &reply);
+	} else {
 		r = agent_call(ctx, "GET", "/v1/host", NULL, &reply);
+	}
 	if (r != CLI_OK)
 		return r;
 	if (ctx->json)
 		return cli_print_json(reply);
-	print_fields("", reply);
+	if (argc > 1)
+		print_cordon(reply);
+	else
+		print_fields("", reply);
 	json_decref(reply);
 	return CLI_OK;
 }
@@ -154,7 +195,8 @@ static void print_claims_table(json_t *claims)
 	json_array_foreach(claims, i, c) {
 		json_t *exp = json_object_get(c, "expires_at");
 		printf("%-36s  %-9s  %-20s  %-12s  ", str_or_dash(c, "claim_id"),
-		       str_or_dash(c, "state"), str_or_dash(c, "domain_name"),
+		       str_or_dash(c, json_is_string(json_object_get(c, "stage")) ? "stage" : "state"),
+		       str_or_dash(c, "domain_name"),
 		       str_or_dash(c, "source_host"));
 		char when[64] = "-";
 		if (json_is_string(exp))
@@ -328,7 +370,7 @@ static int cmd_check(cli_ctx *ctx, int argc, char **argv)
 }
 
 const cli_verb cli_agent_verbs[] = {
-	{ "host", cmd_host, "host [--json]" },
+	{ "host", cmd_host, HOST_USAGE },
 	{ "claims", cmd_claims, "claims [--all] [--json]" },
 	{ "gc", cmd_gc, "gc [--json]" },
 	{ "check", cmd_check, CHECK_USAGE },

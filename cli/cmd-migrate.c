@@ -40,7 +40,7 @@ static void on_sigint(int sig)
 typedef struct mig_args {
 	const char *domain;
 	const char *to;
-	int64_t max_downtime_ms, bandwidth_bps, timeout_ms;
+	vgm_limit max_downtime_ms, bandwidth_bps, timeout_ms;
 	bool dry_run, force;
 	bool cold_fallback; /* a refused or failed live migration moves cold instead */
 } mig_args;
@@ -57,7 +57,7 @@ static int parse_args(int argc, char **argv, const char *usage, bool migrate, mi
 		{ "cold-fallback", no_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
-	*a = (mig_args){ .max_downtime_ms = -1, .bandwidth_bps = -1, .timeout_ms = -1 };
+	*a = (mig_args){ .max_downtime_ms = VGM_LIMIT_UNSET };
 	vgm_error err = { 0 };
 	uint64_t v;
 	int c;
@@ -71,14 +71,14 @@ static int parse_args(int argc, char **argv, const char *usage, bool migrate, mi
 		case 'b':
 			if (vgm_parse_bandwidth_bps(optarg, &v, &err) < 0)
 				return cli_usage(usage, "%s", err.message);
-			a->bandwidth_bps = (int64_t)v;
+			a->bandwidth_bps = vgm_limit_of(v);
 			break;
 		case 'd':
 		case 'T':
 			if (vgm_parse_duration_ms(optarg, &v, &err) < 0 || v == 0)
 				return cli_usage(usage, "%s", err.message[0] ? err.message
 								    : "a duration must be above 0");
-			*(c == 'd' ? &a->max_downtime_ms : &a->timeout_ms) = (int64_t)v;
+			*(c == 'd' ? &a->max_downtime_ms : &a->timeout_ms) = vgm_limit_of(v);
 			break;
 		case 'n':
 		case 'f':
@@ -469,7 +469,7 @@ static int cmd_status(cli_ctx *ctx, int argc, char **argv)
 	}
 	json_array_foreach(json_object_get(list, "recent"), i, m)
 		printf("%-36s  %-16s  %-10s  %-10s  %s\n", jstr(m, "migration_id"), jstr(m, "domain"),
-		       "-", jstr(m, "state"), jstr(m, "message"));
+		       jstr(m, "to")[0] ? jstr(m, "to") : "-", jstr(m, "state"), jstr(m, "message"));
 	json_decref(list);
 	return CLI_OK;
 }

@@ -328,6 +328,7 @@ void vgm_wire_claim_free(vgm_wire_claim *r)
 	free(r->domain_name);
 	free(r->source_host);
 	free(r->state);
+	free(r->stage);
 	for (size_t i = 0; i < r->n_mapping; i++) {
 		free(r->mapping[i].source_id);
 		free(r->mapping[i].target_id);
@@ -403,6 +404,7 @@ int vgm_wire_claim_from_json(json_t *o, vgm_wire_claim **out, vgm_error *err)
 	    (ret = vgm_wire_get_string(o, "domain_name", false, VGM_WIRE_MAX_TEXT, &r->domain_name, err)) < 0 ||
 	    (ret = get_name(o, "source_host", "source_host", false, &r->source_host, err)) < 0 ||
 	    (ret = get_name(o, "state", "state", false, &r->state, err)) < 0 ||
+	    (ret = get_name(o, "stage", "stage", false, &r->stage, err)) < 0 ||
 	    (ret = decode_mappings(o, r, err)) < 0)
 		return ret;
 	exp = json_object_get(o, "expires_at");
@@ -443,10 +445,10 @@ json_t *vgm_wire_claim_encode(const vgm_wire_claim *r)
 		}
 	}
 	return obj_drop_nulls(json_pack(
-		"{s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:o}", "claim_id", r->claim_id, "migration_id",
-		r->migration_id, "domain_uuid", r->domain_uuid, "domain_name", r->domain_name,
-		"source_host", r->source_host, "state", r->state, "expires_at", (json_int_t)r->expires_at,
-		"mapping", map));
+		"{s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:o}", "claim_id", r->claim_id,
+		"migration_id", r->migration_id, "domain_uuid", r->domain_uuid, "domain_name",
+		r->domain_name, "source_host", r->source_host, "state", r->state, "stage", r->stage,
+		"expires_at", (json_int_t)r->expires_at, "mapping", map));
 }
 
 /* ---- errors ---- */
@@ -587,6 +589,34 @@ json_t *vgm_wire_hook_event_encode(const vgm_wire_hook_event *e)
 					"domain_name", e->domain_name, "op", e->op, "sub_op", e->sub_op));
 }
 
+/* ---- host cordon ---- */
+
+int vgm_wire_cordon_req_decode(const char *json, size_t len, char **reason, vgm_error *err)
+{
+	_cleanup_(json_decrefp) json_t *o = NULL;
+	int r;
+
+	*reason = NULL;
+	if (len == 0)
+		return 0;
+	if ((r = vgm_wire_parse_object(json, len, &o, err)) < 0)
+		return r;
+	return vgm_wire_get_string(o, "reason", false, 256, reason, err);
+}
+
+json_t *vgm_wire_cordon_req_encode(const char *reason)
+{
+	return obj_drop_nulls(json_pack("{s:s?}", "reason", reason));
+}
+
+int vgm_wire_cordon_set(json_t *host, bool cordoned, const char *reason)
+{
+	if (json_object_set_new(host, "cordoned", json_boolean(cordoned)) < 0 ||
+	    json_object_set_new(host, "cordon_reason", reason ? json_string(reason) : json_null()) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
 /* ---- migration request ---- */
 
 void vgm_wire_migration_req_free(vgm_wire_migration_req *r)
@@ -598,18 +628,28 @@ void vgm_wire_migration_req_free(vgm_wire_migration_req *r)
 	free(r);
 }
 
-static int get_opt_i64(json_t *o, const char *field, int64_t *out, vgm_error *err)
+/* An optional limit: absent (or null) is "not set", never 0. */
+static int get_limit(json_t *o, const char *field, vgm_limit *out, vgm_error *err)
 {
 	uint64_t v = 0;
 	int r;
 
-	*out = -1;
-	if (!json_object_get(o, field))
+	*out = VGM_LIMIT_UNSET;
+	if (json_is_null(json_object_get(o, field)) || !json_object_get(o, field))
 		return 0;
 	if ((r = vgm_wire_get_u64(o, field, false, &v, err)) < 0)
 		return r;
-	*out = (int64_t)v;
+	if (v > INT64_MAX)
+		return vgm_error_setr(err, EINVAL, "invalid_request",
+				      "field '%s' is too large", field);
+	*out = vgm_limit_of(v);
 	return 0;
+}
+
+static void set_limit(json_t *o, const char *field, vgm_limit l)
+{
+	if (o && l.set)
+		json_object_set_new(o, field, json_integer((json_int_t)l.value));
 }
 
 int vgm_wire_migration_req_decode(const char *json, size_t len, vgm_wire_migration_req **out,
@@ -627,9 +667,9 @@ int vgm_wire_migration_req_decode(const char *json, size_t len, vgm_wire_migrati
 		return vgm_error_set(err, ENOMEM, "out of memory");
 	if ((ret = vgm_wire_get_string(o, "domain", true, VGM_WIRE_MAX_TEXT, &r->domain, err)) < 0 ||
 	    (ret = get_name(o, "to", "to", true, &r->to, err)) < 0 ||
-	    (ret = get_opt_i64(o, "max_downtime_ms", &r->max_downtime_ms, err)) < 0 ||
-	    (ret = get_opt_i64(o, "bandwidth_bps", &r->bandwidth_bps, err)) < 0 ||
-	    (ret = get_opt_i64(o, "timeout_ms", &r->timeout_ms, err)) < 0 ||
+	    (ret = get_limit(o, "max_downtime_ms", &r->max_downtime_ms, err)) < 0 ||
+	    (ret = get_limit(o, "bandwidth_bps", &r->bandwidth_bps, err)) < 0 ||
+	    (ret = get_limit(o, "timeout_ms", &r->timeout_ms, err)) < 0 ||
 	    (ret = vgm_wire_get_bool(o, "dry_run", &r->dry_run, err)) < 0 ||
 	    (ret = vgm_wire_get_bool(o, "force", &r->force, err)) < 0)
 		return ret;
@@ -642,11 +682,8 @@ json_t *vgm_wire_migration_req_encode(const vgm_wire_migration_req *r)
 	json_t *o = json_pack("{s:s, s:s, s:b, s:b}", "domain", r->domain, "to", r->to, "dry_run",
 			      r->dry_run, "force", r->force);
 
-	if (o && r->max_downtime_ms >= 0)
-		json_object_set_new(o, "max_downtime_ms", json_integer(r->max_downtime_ms));
-	if (o && r->bandwidth_bps >= 0)
-		json_object_set_new(o, "bandwidth_bps", json_integer(r->bandwidth_bps));
-	if (o && r->timeout_ms >= 0)
-		json_object_set_new(o, "timeout_ms", json_integer(r->timeout_ms));
+	set_limit(o, "max_downtime_ms", r->max_downtime_ms);
+	set_limit(o, "bandwidth_bps", r->bandwidth_bps);
+	set_limit(o, "timeout_ms", r->timeout_ms);
 	return o;
 }

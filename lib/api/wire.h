@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "util/error.h"
+#include "util/limit.h"
 
 #define VGM_WIRE_PROTOCOL 1          /* bumped on incompatible change */
 #define VGM_WIRE_MAX_DEVICES 64      /* per claim */
@@ -67,6 +68,8 @@ typedef struct vgm_wire_claim {
 	char *domain_name;  /* NULL when not sent */
 	char *source_host;  /* NULL when not sent */
 	char *state;        /* "held" | "committed" | "released" | NULL */
+	char *stage;        /* the true stage: state, or "in_flight" for a held claim
+			       whose domain started here; NULL when not sent */
 	int64_t expires_at; /* unix seconds; 0 when none */
 	vgm_wire_mapping *mapping;
 	size_t n_mapping;
@@ -106,9 +109,9 @@ json_t *vgm_wire_hook_event_encode(const vgm_wire_hook_event *e);
 typedef struct vgm_wire_migration_req {
 	char *domain;      /* name or UUID */
 	char *to;          /* peer host name */
-	int64_t max_downtime_ms; /* -1 when not given */
-	int64_t bandwidth_bps;   /* -1 when not given */
-	int64_t timeout_ms;      /* -1 when not given */
+	vgm_limit max_downtime_ms; /* not set when not given; carried to the controller as is */
+	vgm_limit bandwidth_bps;
+	vgm_limit timeout_ms;
 	bool dry_run;
 	bool force;
 } vgm_wire_migration_req;
@@ -118,6 +121,14 @@ DEFINE_FREEP(vgm_wire_migration_req, vgm_wire_migration_req_free)
 int vgm_wire_migration_req_decode(const char *json, size_t len, vgm_wire_migration_req **out,
 				 vgm_error *err);
 json_t *vgm_wire_migration_req_encode(const vgm_wire_migration_req *r);
+
+/* ---- host cordon: POST /v1/host/cordon {"reason"?}, and the state in
+ * GET /v1/host ("cordoned", "cordon_reason") ---- */
+/* reason: NULL when the body is empty or has none. */
+int vgm_wire_cordon_req_decode(const char *json, size_t len, char **reason, vgm_error *err);
+json_t *vgm_wire_cordon_req_encode(const char *reason);
+/* Add the cordon state to a host object (GET /v1/host, cordon replies). */
+int vgm_wire_cordon_set(json_t *host, bool cordoned, const char *reason);
 
 /* ---- small checked readers, reused by other decoders ---- */
 /* Parse text into an object; "body is not a JSON object" style errors. */

@@ -96,6 +96,45 @@ int vgm_lv_domain_read(virDomainPtr dom, vgm_lv_domain **out, vgm_error *err)
 	return 0;
 }
 
+static bool job_active(virDomainPtr d)
+{
+	virDomainJobInfo job;
+	return virDomainGetJobInfo(d, &job) == 0 && job.type != VIR_DOMAIN_JOB_NONE;
+}
+
+static vgm_lv_presence presence_of(virDomainPtr d, bool incoming_side)
+{
+	int state = 0, reason = 0;
+	if (virDomainGetState(d, &state, &reason, 0) < 0)
+		return VGM_LV_UNREACHABLE;
+	bool active = state == VIR_DOMAIN_RUNNING || state == VIR_DOMAIN_PAUSED ||
+		      state == VIR_DOMAIN_BLOCKED;
+	if (!active)
+		return VGM_LV_STOPPED;
+	bool paused_for_migration = state == VIR_DOMAIN_PAUSED &&
+				    (reason == VIR_DOMAIN_PAUSED_MIGRATION ||
+				     reason == VIR_DOMAIN_PAUSED_STARTING_UP);
+	if (incoming_side)
+		return paused_for_migration ? VGM_LV_INCOMING : VGM_LV_RUNNING;
+	/* The source pauses for the switchover and is killed after it: not
+	 * settled either way until libvirt says so. */
+	return job_active(d) || paused_for_migration ? VGM_LV_MIGRATING : VGM_LV_RUNNING;
+}
+
+vgm_lv_presence vgm_lv_domain_presence(virConnectPtr conn, const char *uuid, bool incoming_side)
+{
+	if (!conn)
+		return VGM_LV_UNREACHABLE;
+	virDomainPtr d = virDomainLookupByUUIDString(conn, uuid);
+	if (!d) {
+		virErrorPtr e = virGetLastError();
+		return e && e->code == VIR_ERR_NO_DOMAIN ? VGM_LV_ABSENT : VGM_LV_UNREACHABLE;
+	}
+	vgm_lv_presence p = presence_of(d, incoming_side);
+	virDomainFree(d);
+	return p;
+}
+
 /* One DIRTYRATE stats record: status and MiB/s. */
 static int read_dirty_stats(virDomainPtr dom, int *status, long long *start, long long *mibps)
 {

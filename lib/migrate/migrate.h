@@ -21,6 +21,7 @@
 
 #include <libvirt/libvirt.h>
 
+#include "migrate/job.h"
 #include "model/model.h"
 #include "util/error.h"
 
@@ -43,6 +44,11 @@ typedef struct vgm_lv_domain {
 int vgm_lv_domain_read(virDomainPtr dom, vgm_lv_domain **out, vgm_error *err);
 void vgm_lv_domain_free(vgm_lv_domain *d);
 DEFINE_FREEP(vgm_lv_domain, vgm_lv_domain_free)
+
+/* How domain uuid looks in the libvirt of conn (NULL: unreachable).
+ * incoming_side: conn is the migration's target, where a paused domain is
+ * an incoming one that has not switched over yet. */
+vgm_lv_presence vgm_lv_domain_presence(virConnectPtr conn, const char *uuid, bool incoming_side);
 
 /* Measure the dirty rate over `seconds` (1..60); blocks that long.  *bps in
  * bytes/s (libvirt reports whole MiB/s). */
@@ -98,6 +104,15 @@ void vgm_migration_request_abort(vgm_migration *m, const char *reason);
 int vgm_migration_run(vgm_migration *m, virDomainPtr dom, virConnectPtr dconn,
 		      vgm_migration_progress_fn cb, void *userdata, vgm_migration_summary *sum,
 		      vgm_error *err);
+
+/* Attach to an outgoing migration job libvirt already runs for dom (started
+ * by an earlier run of the agent) and watch it as vgm_migration_run does:
+ * job stats, the controller's actions, abort requests; never calls
+ * virDomainMigrateToURI3.  Returns 0 when the job ended (or there was none);
+ * whether it succeeded is for the caller to learn from where the domain runs
+ * (the source cannot tell).  The summary holds the last sample's numbers. */
+int vgm_migration_attach(vgm_migration *m, virDomainPtr dom, vgm_migration_progress_fn cb,
+			 void *userdata, vgm_migration_summary *sum, vgm_error *err);
 
 /* Fill the summary's numbers from the destination's completed job stats of
  * domain uuid (nothing changes when dconn is NULL or has no such stats). */

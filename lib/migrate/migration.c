@@ -367,3 +367,44 @@ int vgm_migration_run(vgm_migration *m, virDomainPtr dom, virConnectPtr dconn,
 	vgm_lv_close(TAKE_PTR(m->worker_conn));
 	return finish(m, &mon, dconn, uuid, sum, err);
 }
+
+static bool job_running(virDomainPtr dom)
+{
+	virDomainJobInfo job;
+	return virDomainGetJobInfo(dom, &job) == 0 && job.type != VIR_DOMAIN_JOB_NONE;
+}
+
+int vgm_migration_attach(vgm_migration *m, virDomainPtr dom, vgm_migration_progress_fn cb,
+			 void *userdata, vgm_migration_summary *sum, vgm_error *err)
+{
+	memset(sum, 0, sizeof(*sum));
+	m->dom = dom;
+	monitor mon = { 0 };
+	vgm_ctl_init(&mon.ctl, &m->o.ctl);
+	/* The start actions again: the restart may have come before they were
+	 * applied, and applying them twice sets the same limits. */
+	for (vgm_action a = vgm_ctl_start(&mon.ctl); a.kind != VGM_ACT_NONE;
+	     a = vgm_ctl_start(&mon.ctl))
+		if (a.kind != VGM_ACT_ABORT)
+			(void)apply(m, &a, NULL);
+	char why[384];
+	while (job_running(dom)) {
+		int64_t next = mono_ms() + m->o.poll_ms;
+		while (mono_ms() < next && !take_abort(m, why, sizeof(why)))
+			sleep_ms(20);
+		poll_once(m, &mon, cb, userdata);
+	}
+	if (mon.have_last) {
+		sum->total_ms = mon.last.time_elapsed_ms;
+		sum->bytes = mon.last.data_processed;
+		sum->iterations = mon.last.memory_iteration;
+		sum->vfio_bytes = mon.last.vfio_data_transferred;
+	}
+	if (mon.abort_wanted) {
+		sum->aborted = true;
+		snprintf(sum->code, sizeof(sum->code), "%s", mon.abort_code);
+		snprintf(sum->reason, sizeof(sum->reason), "%s", mon.abort_reason);
+	}
+	(void)err;
+	return 0;
+}

@@ -71,7 +71,7 @@ void vgm_claims_free(vgm_claim *c, size_t n)
 
 #define CLAIM_COLUMNS                                                                              \
 	"claim_id, migration_id, domain_uuid, domain_name, source_host, state, created_at,"       \
-	" coalesce(expires_at, 0), updated_at"
+	" coalesce(expires_at, 0), updated_at, in_flight_at IS NOT NULL"
 
 static int claim_row(sqlite3_stmt *st, vgm_claim *c)
 {
@@ -85,6 +85,7 @@ static int claim_row(sqlite3_stmt *st, vgm_claim *c)
 	c->created_at = sqlite3_column_int64(st, 6);
 	c->expires_at = sqlite3_column_int64(st, 7);
 	c->updated_at = sqlite3_column_int64(st, 8);
+	c->in_flight = sqlite3_column_int(st, 9) != 0;
 	return ok ? 0 : -ENOMEM;
 }
 
@@ -197,17 +198,55 @@ int claim_set_state(vgm_store *s, const char *claim_id, vgm_claim_state st, vgm_
 	return store_step_done(s, q, "changing a claim's state", err);
 }
 
+const char *vgm_claim_stage(const vgm_claim *c)
+{
+	if (c->state == VGM_CLAIM_HELD && c->in_flight)
+		return "in_flight";
+	return vgm_claim_state_to_string(c->state);
+}
+
+int claim_load_outside(vgm_store *s, const char *claim_id, vgm_claim **out, vgm_error *err)
+{
+	char id[VGM_UUID_LEN + 1];
+	int r = vgm_check_uuid("claim id", claim_id, err);
+	if (r < 0)
+		return r;
+	vgm_id_normalize(claim_id, id, sizeof(id));
+	return claim_load(s, id, out, err);
+}
+
+int vgm_claims_mark_in_flight(vgm_store *s, const char *claim_id, vgm_error *err)
+{
+	_cleanup_(store_unlockp) _unused_ vgm_store *locked = store_lock(s);
+	_cleanup_(vgm_claim_freep) vgm_claim *c = NULL;
+	int r = claim_load_outside(s, claim_id, &c, err);
+	if (r < 0)
+		return r;
+	const char *id = c->claim_id;
+	if (c->state == VGM_CLAIM_RELEASED || c->state == VGM_CLAIM_EXPIRED)
+		return vgm_error_setr(err, ESTALE, "claim_finished", "claim %s on %s is %s", id,
+				      s->host_name, vgm_claim_state_to_string(c->state));
+	if (c->state != VGM_CLAIM_HELD || c->in_flight)
+		return 0;
+	_cleanup_stmt_ sqlite3_stmt *q = NULL;
+	r = store_prepare(s, "UPDATE claims SET in_flight_at = ?2, updated_at = ?2 WHERE claim_id = ?1",
+			  &q, err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, store_now(s));
+	r = store_step_done(s, q, "marking a claim in flight", err);
+	if (r >= 0)
+		r = store_journal_add(s, c->migration_id, c->domain_name, "in_flight", "ok", id, err);
+	return r;
+}
+
 /* ---- queries ---- */
 
 int vgm_claims_get(vgm_store *s, const char *claim_id, vgm_claim **out, vgm_error *err)
 {
-	int r = vgm_check_uuid("claim id", claim_id, err);
-	if (r < 0)
-		return r;
-	char id[VGM_UUID_LEN + 1];
-	vgm_id_normalize(claim_id, id, sizeof(id));
 	_cleanup_(store_unlockp) _unused_ vgm_store *locked = store_lock(s);
-	return claim_load(s, id, out, err);
+	return claim_load_outside(s, claim_id, out, err);
 }
 
 int vgm_claims_list(vgm_store *s, bool all, vgm_claim **out, size_t *n, vgm_error *err)

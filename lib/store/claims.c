@@ -575,6 +575,22 @@ static int make_claim(vgm_store *s, vgm_host *h, const vgm_claim_request *req, c
 	return claim_load(s, claim_id, out, err);
 }
 
+/* A cordoned host takes no new claim; a repeated request for a claim made
+ * before the cordon still gets its answer (existing_claim comes first). */
+static int refuse_if_cordoned(vgm_store *s, vgm_error *err)
+{
+	bool cordoned = false;
+	_cleanup_free_ char *why = NULL;
+	int r = store_cordon_get(s, &cordoned, &why, err);
+	if (r < 0 || !cordoned)
+		return r;
+	return vgm_error_setr(err, EBUSY, "host_cordoned",
+			      "host '%s' is cordoned%s%s%s and accepts no incoming migration; run "
+			      "'vgpumig host uncordon' on %s first",
+			      s->host_name, why ? " (" : "", why ? why : "", why ? ")" : "",
+			      s->host_name);
+}
+
 static int claim_locked(vgm_store *s, vgm_host *h, const vgm_claim_request *req,
 			const char *key, vgm_claim **out, bool *undone, vgm_error *err)
 {
@@ -582,6 +598,9 @@ static int claim_locked(vgm_store *s, vgm_host *h, const vgm_claim_request *req,
 	int r = existing_claim(s, h, req, key, out, err);
 	if (r != 0)
 		return r < 0 ? r : 0;
+	r = refuse_if_cordoned(s, err);
+	if (r < 0)
+		return r;
 	bool stale = false;
 	r = make_claim(s, h, req, key, out, &stale, undone, err);
 	if (r < 0 && stale) {
@@ -647,18 +666,6 @@ static int finished_error(vgm_store *s, const vgm_claim *c, vgm_error *err)
 			      "migration again", c->claim_id, s->host_name,
 			      c->state == VGM_CLAIM_PENDING ? "unfinished (agent restarted)"
 							    : vgm_claim_state_to_string(c->state));
-}
-
-/* A claim named by outside input: checked, normalised, loaded.  The caller
- * holds the store lock. */
-static int claim_load_outside(vgm_store *s, const char *claim_id, vgm_claim **out, vgm_error *err)
-{
-	char id[VGM_UUID_LEN + 1];
-	int r = vgm_check_uuid("claim id", claim_id, err);
-	if (r < 0)
-		return r;
-	vgm_id_normalize(claim_id, id, sizeof(id));
-	return claim_load(s, id, out, err);
 }
 
 int vgm_claims_commit(vgm_store *s, vgm_host *h, const char *claim_id, vgm_error *err)

@@ -324,12 +324,17 @@ static int reconcile_locked(vgm_store *s, vgm_host *h, vgm_reconcile_report *rep
 	int r = store_load_uses(s, &uses, &n_uses, err);
 	c.uses = uses;
 	c.n_uses = n_uses;
-	/* in_use failing ("cannot tell") only means no lease is auto-committed
-	 * here and nothing is removed below. */
-	if (r < 0)
+	/* in_use failing ("cannot tell", libvirt unreachable) means no lease
+	 * expires or is auto-committed here and nothing is removed below: a held
+	 * claim past its lease may belong to a VM that runs. */
+	bool known = r >= 0;
+	if (!known) {
+		store_action(&c.act, "leases not expired: cannot tell which devices VMs use (%s)",
+			     vgm_error_message(err));
 		vgm_error_clear(err);
+	}
 	r = drop_pending(&c, err);
-	if (r == 0)
+	if (r == 0 && known)
 		r = expire_leases(&c, err);
 	int sysfs_ok = r == 0 ? compare_with_sysfs(&c, err) : r;
 	r = sysfs_ok < 0 ? sysfs_ok : 0;

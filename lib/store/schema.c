@@ -90,9 +90,36 @@ static const char schema_v2[] =
 	"CREATE INDEX journal_migration ON journal(migration_id, id);"
 	"CREATE INDEX devices_created_claim ON devices_created(for_claim);";
 
-/* v3: durable evacuations (evac.c): the request and one row per VM, so a
- * restarted agent resumes where it stopped. */
+/* v3: durable migration jobs (lib/migrate/job.c records each phase here
+ * before it acts; a NULL limit is "not given"), host settings (cordon), the
+ * claim's in-flight stage (a held claim whose domain's QEMU has started on
+ * this host, libvirt's "started begin", but whose switchover is not yet known
+ * to have succeeded), and durable evacuations (evac.c): the request and one
+ * row per VM, so a restarted agent resumes where it stopped. */
 static const char schema_v3[] =
+	"CREATE TABLE jobs ("
+	"  job_id TEXT PRIMARY KEY,"
+	"  domain TEXT NOT NULL,"
+	"  domain_uuid TEXT,"
+	"  to_host TEXT NOT NULL,"
+	"  phase TEXT NOT NULL,"
+	"  state TEXT NOT NULL CHECK (state IN ('running','succeeded','failed','aborted')),"
+	"  claim_id TEXT,"
+	"  max_downtime_ms INTEGER,"
+	"  bandwidth_bps INTEGER,"
+	"  timeout_ms INTEGER,"
+	"  dry_run INTEGER NOT NULL CHECK (dry_run IN (0,1)),"
+	"  force INTEGER NOT NULL CHECK (force IN (0,1)),"
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL,"
+	"  error_code TEXT,"
+	"  error_message TEXT);"
+	"CREATE INDEX jobs_state ON jobs(state, created_at);"
+	"CREATE TABLE host_settings ("
+	"  key TEXT PRIMARY KEY,"
+	"  value TEXT NOT NULL,"
+	"  updated_at INTEGER NOT NULL);"
+	"ALTER TABLE claims ADD COLUMN in_flight_at INTEGER;"
 	"CREATE TABLE evacuations ("
 	"  evacuation_id TEXT PRIMARY KEY,"
 	"  state TEXT NOT NULL CHECK (state IN ('running','done')),"

@@ -96,9 +96,14 @@ void store_inventory_note_create(vgm_store *s, const char *id, const char *paren
 void store_inventory_note_remove(vgm_store *s, const char *id);
 void store_inventory_drop(vgm_store *s);
 
+/* jobs.c: the cordon, lock held; reason optional. */
+int store_cordon_get(vgm_store *s, bool *cordoned, char **reason, vgm_error *err);
+
 /* claim-rows.c and claims.c, shared with reconcile.c and assign.c */
 vgm_claim_state claim_state_from_string(const char *s);
 int claim_load(vgm_store *s, const char *claim_id, vgm_claim **out, vgm_error *err);
+/* claim_load of an id from outside: checked ("invalid_id") and normalised. */
+int claim_load_outside(vgm_store *s, const char *claim_id, vgm_claim **out, vgm_error *err);
 int claim_set_state(vgm_store *s, const char *claim_id, vgm_claim_state st, vgm_error *err);
 /* Commit a held claim inside the caller's transaction. */
 int claim_commit_tx(vgm_store *s, const vgm_claim *c, vgm_error *err);

@@ -44,6 +44,7 @@
 
 #include "device/device.h"
 #include "util/error.h"
+#include "util/limit.h"
 
 typedef struct vgm_store vgm_store;
 
@@ -163,6 +164,7 @@ typedef struct vgm_claim {
 	int64_t created_at;
 	int64_t expires_at; /* 0 when committed or finished */
 	int64_t updated_at;
+	bool in_flight;     /* held, and the domain's QEMU started here (incoming) */
 	vgm_claim_device *devices;
 	size_t n_devices;
 } vgm_claim;
@@ -187,6 +189,15 @@ int vgm_claims_commit(vgm_store *s, vgm_host *h, const char *claim_id, vgm_error
  * a released or expired claim returns 0.  Releasing a committed claim frees
  * its assignments (as vgm_assignment_release_domain does for them). */
 int vgm_claims_release(vgm_store *s, vgm_host *h, const char *claim_id, vgm_error *err);
+/* Held -> in flight: the domain's QEMU started here for the incoming
+ * migration (libvirt's "started begin" on the target), the switchover has not
+ * been seen to succeed yet.  The claim stays held (its lease still runs, a
+ * release still undoes it); only commit makes it an assignment.  Idempotent;
+ * a committed claim is left as it is; a released or expired one is
+ * "claim_finished". */
+int vgm_claims_mark_in_flight(vgm_store *s, const char *claim_id, vgm_error *err);
+/* The claim's true stage: "held", "in_flight", "committed", "released", ... */
+const char *vgm_claim_stage(const vgm_claim *c);
 int vgm_claims_get(vgm_store *s, const char *claim_id, vgm_claim **out, vgm_error *err);
 /* Claims, newest first; finished ones (released, expired) only if all. */
 int vgm_claims_list(vgm_store *s, bool all, vgm_claim **out, size_t *n, vgm_error *err);
@@ -256,6 +267,44 @@ int vgm_journal_append(vgm_store *s, const char *migration_id, const char *domai
 int vgm_journal_list(vgm_store *s, const char *migration_id, size_t limit,
 		     vgm_journal_entry **out, size_t *n, vgm_error *err);
 void vgm_journal_free(vgm_journal_entry *e, size_t n);
+
+/* ---- migration jobs (lib/migrate/job.c records its phases here) ---- */
+
+typedef struct vgm_job_row {
+	char *job_id;         /* the migration id */
+	char *domain;         /* as the operator named it */
+	char *domain_uuid;    /* NULL until inspected */
+	char *to_host;
+	char *phase;          /* the phase the job entered last (recorded before it acts) */
+	char *state;          /* running | succeeded | failed | aborted */
+	char *claim_id;       /* the target's claim, NULL until claimed */
+	vgm_limit max_downtime_ms, bandwidth_bps, timeout_ms;
+	bool dry_run, force;
+	int64_t created_at, updated_at;
+	char *error_code, *error_message; /* NULL unless failed or aborted */
+} vgm_job_row;
+
+void vgm_job_rows_free(vgm_job_row *rows, size_t n);
+/* A new running job (state and phase from the row; error ignored). */
+int vgm_jobs_insert(vgm_store *s, const vgm_job_row *row, vgm_error *err);
+/* Enter a phase; domain_uuid / claim_id NULL keep what is recorded. */
+int vgm_jobs_set_phase(vgm_store *s, const char *job_id, const char *phase,
+		       const char *domain_uuid, const char *claim_id, vgm_error *err);
+/* The end: state succeeded | failed | aborted; code/message may be NULL. */
+int vgm_jobs_finish(vgm_store *s, const char *job_id, const char *state, const char *code,
+		    const char *message, vgm_error *err);
+/* Newest first; only running ones when unfinished; limit 0: 100. */
+int vgm_jobs_list(vgm_store *s, bool unfinished, size_t limit, vgm_job_row **out, size_t *n,
+		  vgm_error *err);
+
+/* ---- host settings ---- */
+
+/* Cordon: a cordoned host refuses new incoming claims ("host_cordoned"),
+ * whichever path asks (API or hook); claims already made are kept.  reason
+ * may be NULL.  Survives restarts. */
+int vgm_host_cordon_set(vgm_store *s, bool cordoned, const char *reason, vgm_error *err);
+/* *reason (optional) is malloc'd, NULL when not cordoned or none given. */
+int vgm_host_cordon_get(vgm_store *s, bool *cordoned, char **reason, vgm_error *err);
 
 /* ---- metrics ---- */
 

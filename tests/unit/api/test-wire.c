@@ -241,16 +241,28 @@ static void test_migration_request(void **state)
 
 	(void)state;
 	assert_int_equal(vgm_wire_migration_req_decode(ok, strlen(ok), &r, &err), 0);
-	assert_int_equal(r->max_downtime_ms, 2000);
-	assert_int_equal(r->bandwidth_bps, -1);
-	assert_int_equal(r->timeout_ms, -1);
+	assert_true(r->max_downtime_ms.set);
+	assert_int_equal(r->max_downtime_ms.value, 2000);
+	assert_false(r->bandwidth_bps.set);
+	assert_false(r->timeout_ms.set);
 	assert_true(r->dry_run);
 	assert_false(r->force);
 	j = vgm_wire_migration_req_encode(r);
 	text = json_dumps(j, 0);
 	assert_int_equal(vgm_wire_migration_req_decode(text, strlen(text), &r2, &err), 0);
-	assert_int_equal(r2->max_downtime_ms, 2000);
-	assert_int_equal(r2->bandwidth_bps, -1);
+	assert_int_equal(r2->max_downtime_ms.value, 2000);
+	assert_false(r2->bandwidth_bps.set);
+	vgm_wire_migration_req_free(r2);
+	r2 = NULL;
+	/* 0 is a value, not "unset", both ways */
+	r->bandwidth_bps = vgm_limit_of(0);
+	json_decref(j);
+	free(text);
+	j = vgm_wire_migration_req_encode(r);
+	text = json_dumps(j, 0);
+	assert_int_equal(vgm_wire_migration_req_decode(text, strlen(text), &r2, &err), 0);
+	assert_true(r2->bandwidth_bps.set);
+	assert_int_equal(r2->bandwidth_bps.value, 0);
 	free(text);
 	json_decref(j);
 	vgm_wire_migration_req_free(r);

@@ -139,6 +139,38 @@ static void test_domain_facts(void **state)
 	vgm_lv_close(c);
 }
 
+/* Presence as the job's `where` sees it, and attaching to a domain with no
+ * migration job returns at once without starting one. */
+static void test_presence_and_attach(void **state)
+{
+	(void)state;
+	virConnectPtr c = NULL;
+	assert_int_equal(vgm_lv_open("test:///default", &c, NULL), 0);
+	virDomainPtr d = NULL;
+	assert_int_equal(vgm_lv_lookup(c, "test", &d, NULL), 0);
+	char uuid[VIR_UUID_STRING_BUFLEN];
+	assert_int_equal(virDomainGetUUIDString(d, uuid), 0);
+	assert_int_equal(vgm_lv_domain_presence(NULL, uuid, false), VGM_LV_UNREACHABLE);
+	assert_int_equal(vgm_lv_domain_presence(c, uuid, false), VGM_LV_RUNNING);
+	assert_int_equal(vgm_lv_domain_presence(c, uuid, true), VGM_LV_RUNNING);
+	assert_int_equal(vgm_lv_domain_presence(c, "00000000-0000-4000-8000-000000000000", false),
+			 VGM_LV_ABSENT);
+	assert_int_equal(virDomainSuspend(d), 0); /* paused by a user: still runs here */
+	assert_int_equal(vgm_lv_domain_presence(c, uuid, true), VGM_LV_RUNNING);
+	assert_int_equal(virDomainResume(d), 0);
+	vgm_migration_opts o = { .dest_uri = "test:///default", .poll_ms = 10 };
+	vgm_migration *m = NULL;
+	assert_int_equal(vgm_migration_new(&o, &m, NULL), 0);
+	vgm_migration_summary sum;
+	assert_int_equal(vgm_migration_attach(m, d, NULL, NULL, &sum, NULL), 0);
+	assert_false(sum.aborted);
+	vgm_migration_free(m);
+	assert_int_equal(virDomainDestroy(d), 0);
+	assert_int_equal(vgm_lv_domain_presence(c, uuid, false), VGM_LV_STOPPED);
+	virDomainFree(d);
+	vgm_lv_close(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -146,6 +178,7 @@ int main(void)
 		cmocka_unit_test(test_postcopy_refused),
 		cmocka_unit_test(test_sample_parse),
 		cmocka_unit_test(test_domain_facts),
+		cmocka_unit_test(test_presence_and_attach),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -100,7 +100,8 @@ static void test_schema_from_v0(void **state)
 			 7);
 }
 
-/* A v1 file with a claim keeps it through the upgrade to v2. */
+/* A v1 file with a claim keeps it through the upgrades (v2 indexes, v3 jobs
+ * and the in-flight column). */
 static void test_schema_from_v1(void **state)
 {
 	env *e = *state;
@@ -124,6 +125,10 @@ static void test_schema_from_v1(void **state)
 	_cleanup_(vgm_claim_freep) vgm_claim *c = NULL;
 	assert_int_equal(vgm_claims_find_by_domain(e->s, DOM_UUID, &c, NULL), 0);
 	assert_string_equal(c->migration_id, "old");
+	assert_false(c->in_flight);
+	assert_int_equal(raw_count(e, "SELECT count(*) FROM sqlite_master WHERE name IN "
+				      "('jobs','host_settings')"),
+			 2);
 }
 
 static void test_schema_newer_refused(void **state)
@@ -150,7 +155,7 @@ static void test_double_owner_refused_by_sql(void **state)
 			 SQLITE_CONSTRAINT);
 	assert_int_equal(raw_exec(e, "BEGIN;"
 				     "INSERT INTO claims VALUES ('" SRC2 "', 'mig-2', 'k', '" DOM_UUID
-				     "', 'vm', 'h', 'held', 1, 2, 1);"
+				     "', 'vm', 'h', 'held', 1, 2, 1, NULL);"
 				     "INSERT INTO claim_devices VALUES ('" SRC2 "', 0, '" SRC3
 				     "', '" SRC1 "', 'mdev', 'p', 0, 't', 0);"
 				     "COMMIT;"),
@@ -234,7 +239,7 @@ static void test_reconcile_pending(void **state)
 	env_open(e);
 	env_close(e);
 	assert_int_equal(raw_exec(e, "INSERT INTO claims VALUES ('" SRC3 "', 'mig-x', 'k', '" DOM_UUID
-				     "', 'vm', 'h', 'pending', 1, NULL, 1);"
+				     "', 'vm', 'h', 'pending', 1, NULL, 1, NULL);"
 				     "INSERT INTO claim_devices VALUES ('" SRC3 "', 0, '" SRC1 "', '"
 				     SRC1 "', 'mdev', 'p', 0, 'nvidia-471', 1);"
 				     "INSERT INTO claim_devices VALUES ('" SRC3 "', 1, '" SRC2 "', '"
