@@ -320,14 +320,14 @@ static int make_plan(prep *p, const plan_req *q, json_t **out, vgm_verdict *v, v
 	if (lc.setup_s > 0)
 		costs.setup_s = lc.setup_s; /* learnt from earlier migrations to this peer */
 	uint64_t max_dt = q->max_downtime_ms > 0 ? (uint64_t)q->max_downtime_ms : 0;
-	uint64_t dl = vgm_model_qemu_downtime_ms(&costs, max_dt);
 	vgm_model_input in = {
 		.ram_bytes = p->lvd->memory_bytes,
 		.vgpu_state_bytes = p->vgpu_state_bytes,
 		.bandwidth_bps = (uint64_t)bw,
 		.link_bps = (uint64_t)link,
+		.link_known = lc.link_bps > 0,
 		.dirty_bps = (uint64_t)dirty,
-		.downtime_limit_ms = dl ? dl : 1,
+		.downtime_limit_ms = 0, /* the controller's rule decides the switchover */
 		.costs = costs,
 	};
 	int r = vgm_model_plan(&in, pl, err);
@@ -767,10 +767,14 @@ static int step_migrate(job *j, const char *live, const char *persist, vgm_error
 		.dest_uri = j->c.peer_libvirt_uri, .dest_xml = live, .persist_xml = persist,
 		.bandwidth_bps = m->bandwidth_bps > 0 ? (uint64_t)m->bandwidth_bps : 0,
 		.ctl = {
-			.max_downtime_ms = m->max_downtime_ms > 0 ? (uint64_t)m->max_downtime_ms : 0,
-			.timeout_ms = m->timeout_ms > 0 ? (uint64_t)m->timeout_ms : 0,
-			.bandwidth_cap_bps = m->bandwidth_bps > 0 ? (uint64_t)m->bandwidth_bps : 0,
-			.vgpu_state_bytes = j->p.vgpu_state_bytes,
+			.max_downtime_ms = m->max_downtime_ms > 0 ? vgm_limit_of((uint64_t)m->max_downtime_ms)
+							       : VGM_LIMIT_UNSET,
+			.timeout_ms = m->timeout_ms > 0 ? vgm_limit_of((uint64_t)m->timeout_ms) : VGM_LIMIT_UNSET,
+			.bandwidth_cap_bps = m->bandwidth_bps > 0 ? vgm_limit_of((uint64_t)m->bandwidth_bps)
+								  : VGM_LIMIT_UNSET,
+			.ram_bytes = j->p.lvd->memory_bytes,
+			/* pre-copy or not: decided in flight from vfio_data_transferred */
+			.vgpu_unknown_bytes = j->p.vgpu_state_bytes,
 			.costs = vgm_model_default_costs(),
 		},
 	};

@@ -117,7 +117,7 @@ static void test_domain_facts(void **state)
 	virDomainFree(d2);
 
 	/* A migration the test driver cannot run fails cleanly, no hang. */
-	vgm_migration_opts o = { .dest_uri = "test:///default", .ctl = { .max_downtime_ms = 500 } };
+	vgm_migration_opts o = { .dest_uri = "test:///default", .ctl = { .max_downtime_ms = { .set = true, .value = 500 } } };
 	o.ctl.costs = vgm_model_default_costs();
 	vgm_migration *m = NULL;
 	assert_int_equal(vgm_migration_new(&o, &m, NULL), 0);
