@@ -43,7 +43,8 @@
 #define CTL_CONFIRM_SAMPLES 3u
 #define CTL_HOLD_MS 10u           /* S3: QEMU's limit while pre-copy still pays */
 #define CTL_QEMU_MAX_MS 2000000u  /* QEMU's largest downtime-limit */
-#define CTL_LAMBDA_FLAT 0.9       /* rounds shrinking by less than 10%: stopped */
+#define CTL_LAMBDA_FLAT 0.9       /* rounds shrinking by less than 10%: stop paying */
+#define CTL_LAMBDA_STUCK 0.95     /* ... by less than 5%, twice: they will not shrink */
 #define CTL_SWITCH_SLACK 1.05     /* threshold over the expected pending (no T) */
 #define CTL_VFIO_IDLE_SAMPLES 4u
 
@@ -197,51 +198,71 @@ static void learn_link_and_device(vgm_ctl_state *s, const vgm_job_sample *x, dou
 }
 
 /* R2: per round, from the counters at each new iteration (several syncs
- * between two samples share the bytes evenly). */
+ * between two samples share the bytes evenly).  A round is RAM and device
+ * pre-copy data together: both shrink (or not) with the same link. */
 static void learn_rounds(vgm_ctl_state *s, const vgm_job_sample *x, double bps)
 {
 	if (x->memory_iteration <= s->iteration)
 		return;
 	double n = (double)(x->memory_iteration - s->iteration);
-	if (s->iteration >= 1) {
-		s->prev_round_ram = s->round_ram;
-		s->round_ram = (double)(x->memory_processed - s->iter_processed) / n;
-		bool dev_initial_done = (double)s->iter_vfio >= precopy_bytes(s);
-		s->round_dev = dev_initial_done && x->vfio_data_transferred >= s->iter_vfio
-				       ? (double)(x->vfio_data_transferred - s->iter_vfio) / n
-				       : precopy_bytes(s);
-		if (s->prev_round_ram > 0)
-			s->lambda = fmin(1.0, s->round_ram / s->prev_round_ram);
+	/* After the limit went up QEMU syncs every 100 ms: those are no rounds,
+	 * unless --max-downtime capped the limit below the pending bytes. */
+	if (s->iteration >= 1 && (!s->switch_iteration || s->capped)) {
+		double sent = (double)(x->memory_processed - s->iter_processed);
+		if (x->vfio_data_transferred >= s->iter_vfio)
+			sent += (double)(x->vfio_data_transferred - s->iter_vfio);
+		s->prev_round = s->round;
+		s->round = sent / n;
+		if (s->prev_round > 0)
+			s->lambda = fmin(1.0, s->round / s->prev_round);
 		else if ((x->have & VGM_SAMPLE_HAVE_DIRTY) && bps > 0)
 			s->lambda = fmin(1.0, (double)x->memory_dirty_rate_bps / bps);
+		bool flat = s->prev_round > 0 && s->lambda >= CTL_LAMBDA_STUCK;
+		s->flat_rounds = flat ? s->flat_rounds + 1 : 0;
 	}
 	s->iteration = x->memory_iteration;
 	s->iter_processed = x->memory_processed;
 	s->iter_vfio = x->vfio_data_transferred;
 }
 
-/* RAM of the round in flight: what the last round implies, or more if the
+/* Bytes of the round in flight: what the last round implies, or more if the
  * remaining counter already shows more. */
 static double round_in_flight(const vgm_ctl_state *s, const vgm_job_sample *x)
 {
-	return fmax(s->lambda * s->round_ram, (double)x->memory_remaining);
+	return fmax(s->lambda * s->round, (double)x->memory_remaining);
 }
 
 /* The pause if QEMU switched at the end of this round (extra rounds: 0) or
  * after more rounds. */
 static double pause_after(const vgm_ctl_state *s, const vgm_job_sample *x, int extra)
 {
-	double ram = round_in_flight(s, x) * pow(s->lambda, 1 + extra);
-	return (ram + s->round_dev + stop_bytes_ub(s)) / s->link_bps + fixed_s(s);
+	double left = round_in_flight(s, x) * pow(s->lambda, 1 + extra);
+	return (left + stop_bytes_ub(s)) / s->link_bps + fixed_s(s);
+}
+
+/* The RAM a guest known to dirty d bytes/s (unique pages over 1 s) leaves
+ * at least, over link L: the fixed point of rounds with the smallest
+ * working set that figure allows (d x 1 s), tau = d/L (1 - e^-tau). */
+static double dirty_floor_bytes(double d, double L)
+{
+	double a = d / L, tau = a;
+	if (a <= 1.0)
+		return 0;
+	for (int i = 0; i < 200; i++)
+		tau = a * -expm1(-tau);
+	return tau * L;
 }
 
 /* The smallest pause the samples prove: stop-copy state that surely moves
- * then, plus what rounds that stopped shrinking leave. */
+ * then, plus what rounds that stopped shrinking (or the dirty rate measured
+ * before the start) leave. */
 static double floor_lb(const vgm_ctl_state *s, const vgm_job_sample *x)
 {
 	double left = 0;
-	if (s->prev_round_ram > 0 && s->lambda >= CTL_LAMBDA_FLAT)
-		left = s->lambda * round_in_flight(s, x) + s->round_dev;
+	if (s->flat_rounds >= 2)
+		left = s->lambda * round_in_flight(s, x);
+	if (s->cfg.dirty_rate_bps.set)
+		left = fmax(left, dirty_floor_bytes((double)s->cfg.dirty_rate_bps.value, s->link_bps));
 	return (stop_bytes_lb(s) + left) / s->link_bps + fixed_s(s);
 }
 
@@ -279,7 +300,7 @@ static vgm_action check_floor(vgm_ctl_state *s, const vgm_job_sample *x)
 
 static bool more_precopy_pays(const vgm_ctl_state *s, const vgm_job_sample *x)
 {
-	if (s->prev_round_ram <= 0 || (double)x->vfio_data_transferred < precopy_bytes(s))
+	if (s->prev_round <= 0 || (double)x->vfio_data_transferred < precopy_bytes(s))
 		return true; /* round 0 (or the device's initial data) still going */
 	if (s->lambda >= CTL_LAMBDA_FLAT)
 		return false;
@@ -307,15 +328,21 @@ static vgm_action check_switch(vgm_ctl_state *s, const vgm_job_sample *x)
 	bool retry = s->switch_iteration > 0;
 	if (!retry && more_precopy_pays(s, x))
 		return none();
-	if (retry && x->memory_iteration < s->switch_iteration + 2)
+	/* Once the limit is up QEMU syncs at every loop head: give it two
+	 * rounds' time (at least a second) before deciding it did not switch. */
+	double pend = (s->expected_downtime_s - fixed_s(s)) * s->link_bps;
+	if (retry && (double)x->time_elapsed_ms <
+			     (double)s->switch_ms + fmax(1000.0, 2000.0 * pend / s->link_bps))
 		return none();
 	s->switch_iteration = x->memory_iteration;
-	double bw = s->bw_sum / s->bw_n;
-	double pend = (s->expected_downtime_s - fixed_s(s)) * s->link_bps;
-	double ms = pend * CTL_SWITCH_SLACK / bw * 1000.0, cap = limit_cap_ms(s);
+	s->switch_ms = x->time_elapsed_ms;
+	/* Against the highest bandwidth QEMU reported: it re-checks every
+	 * 100 ms, and passes as soon as its measurement is that high. */
+	double ms = pend * CTL_SWITCH_SLACK / s->bw_max * 1000.0, cap = limit_cap_ms(s);
 	if (retry)
 		ms = fmax(ms, (double)s->downtime_set_ms * 1.25);
-	if (ms < cap)
+	s->capped = ms >= cap;
+	if (!s->capped)
 		return set_limit(s, ms);
 	if (s->cfg.max_downtime_ms.set && retry && (double)s->downtime_set_ms >= floor(cap) &&
 	    ++s->tries_at_cap >= 4)

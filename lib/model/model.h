@@ -193,11 +193,13 @@ typedef struct vgm_ctl_state {
 	uint64_t last_ms, last_vfio;  /* previous sample */
 	uint64_t iteration;           /* last memory_iteration seen */
 	uint64_t iter_processed, iter_vfio; /* counters at the latest iteration change */
-	double round_ram;             /* RAM bytes of the round in flight (estimate) */
-	double prev_round_ram;        /* ... of the one before */
-	double round_dev;             /* device pre-copy bytes per round (estimate) */
-	double lambda;                /* next round / this round (RAM) */
+	double round;                 /* RAM + device bytes of the last round */
+	double prev_round;            /* ... of the one before */
+	double lambda;                /* next round / this round */
 	uint64_t switch_iteration;    /* iteration at which the controller asked for a switchover */
+	uint64_t switch_ms;           /* ... and when */
+	bool capped;                  /* --max-downtime held the limit below what it wanted */
+	unsigned flat_rounds;         /* consecutive rounds that shrank by less than 5% */
 	double expected_downtime_s;   /* pause if QEMU switched at the end of this round */
 	double floor_s;               /* smallest pause the samples allow so far */
 	double eta_s;                 /* projected seconds left; < 0 never */

@@ -54,6 +54,19 @@ static void dirty(pc_state *s, double secs)
 	}
 }
 
+/* The share of region i's working set still unsent: a page dirtied again
+ * before it went out costs nothing more.  Round 0's unsent pages are spread
+ * over the whole region, later pending pages lie in the working set. */
+static double unsent_fraction(const pc_state *s, int i)
+{
+	const pc_region *r = &s->p.r[i];
+	if (r->W <= 0 || r->M0 <= 0)
+		return 0;
+	double initial_left = fmax(0, r->M0 - s->sent[i]);
+	double later = fmax(0, s->P[i] - initial_left);
+	return fmin(1.0, initial_left / r->M0 + later / r->W);
+}
+
 static void converge(pc_state *s, double pend)
 {
 	s->stop_bytes = pend + s->p.F;
@@ -80,7 +93,7 @@ static void sync_and_check(pc_state *s)
 	s->dirty_rate = period > 0 ? s->Ds[PC_RAM] / period : 0;
 	s->last_sync_t = s->t;
 	for (int i = 0; i < PC_NREG; i++) {
-		s->P[i] += s->Ds[i];
+		s->P[i] += s->Ds[i] * (1.0 - unsent_fraction(s, i));
 		s->Ds[i] = 0;
 	}
 	s->sync_left = s->p.sync_s;
