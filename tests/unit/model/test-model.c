@@ -227,6 +227,78 @@ static void test_plan_chunked(void **state)
 	assert_true(p.total_s > 8.0 && p.total_s < 2 * g.total_s);
 }
 
+/* Device pre-copy: a second region; QEMU may not switch before the device's
+ * initial data is out (switchover-ack), however generous the limit. */
+static void test_plan_device_precopy(void **state)
+{
+	(void)state;
+	vgm_model_input in = geometric(16 * MiB, GiB, 0, 2000);
+	in.costs.chunk_s = 0.1;
+	in.vgpu_state_bytes = GiB;
+	in.vgpu_precopy = VGM_PRECOPY_NO;
+	vgm_plan p;
+	assert_int_equal(vgm_model_plan(&in, &p, NULL), 0);
+	/* All of it fits in 2 s at once: QEMU switches at the first check. */
+	assert_true(p.converges);
+	assert_true(p.precopy_s < 0.01);
+	assert_close(p.downtime_s, (16.0 + 1024.0) / 1024.0, 0.01);
+	in.vgpu_precopy = VGM_PRECOPY_YES;
+	assert_int_equal(vgm_model_plan(&in, &p, NULL), 0);
+	assert_true(p.converges);
+	assert_true(p.precopy_s >= (1024.0 + 16.0) / 1024.0 - 1e-6); /* the device's data first */
+	assert_true(p.downtime_s < 0.01);
+	/* Unknown is planned as stop-copy: the longer pause. */
+	in.vgpu_precopy = VGM_PRECOPY_UNKNOWN;
+	vgm_plan u;
+	assert_int_equal(vgm_model_plan(&in, &u, NULL), 0);
+	assert_true(u.downtime_s > 0.9);
+}
+
+/* The controller's rule in the plan (downtime_limit_ms 0): lambda 1/2, 1 GiB
+ * of stop-copy vGPU state; rounds of 512, 256, 128 MiB each save at least
+ * 5% of the pause, the one after 64 MiB would save 0.25 s of 8.5 s: stop. */
+static void test_plan_stops_when_precopy_stops_paying(void **state)
+{
+	(void)state;
+	vgm_model_input in = geometric(GiB, 128 * MiB, 64 * MiB, 0);
+	in.costs.gain_min = 0.05;
+	in.vgpu_state_bytes = GiB;
+	in.vgpu_precopy = VGM_PRECOPY_NO;
+	vgm_plan p;
+	assert_int_equal(vgm_model_plan(&in, &p, NULL), 0);
+	assert_true(p.converges);
+	assert_close(p.downtime_s, (64.0 + 1024.0) / 128.0, 1e-9);
+	assert_close(p.precopy_s, (1024.0 + 512.0 + 256.0 + 128.0) / 128.0, 1e-9);
+	assert_int_equal(p.iterations, 6);
+	assert_close(p.downtime_floor_s, -1, 0); /* link not known: no floor */
+	in.link_known = true;
+	assert_int_equal(vgm_model_plan(&in, &p, NULL), 0);
+	assert_close(p.downtime_floor_s, 1024.0 / 128.0, 1e-9);
+	vgm_verdict v;
+	vgm_model_verdict(&p, 5000, 0, &v);
+	assert_false(v.ok);
+	assert_string_equal(v.code, "downtime_exceeded");
+	vgm_model_verdict(&p, 9000, 0, &v);
+	assert_true(v.ok); /* 8.5 s expected fits 9 s */
+}
+
+/* Random writes in a working set saturate: a page written twice in a round
+ * is sent once, so the rounds are smaller than the linear model's. */
+static void test_plan_random_dirty(void **state)
+{
+	(void)state;
+	vgm_model_input in = geometric(GiB, 128 * MiB, 64 * MiB, 0);
+	in.working_set_bytes = 64 * MiB;
+	vgm_plan lin, rnd;
+	assert_int_equal(vgm_model_plan(&in, &lin, NULL), 0);
+	in.random_dirty = true;
+	assert_int_equal(vgm_model_plan(&in, &rnd, NULL), 0);
+	assert_true(lin.converges && rnd.converges);
+	assert_true(rnd.bytes_total < lin.bytes_total);
+	/* Round 1 is the whole working set either way (8 s of round 0). */
+	assert_true(rnd.bytes_total > GiB + 63 * MiB);
+}
+
 static void test_verdict(void **state)
 {
 	(void)state;
@@ -717,6 +789,9 @@ int main(void)
 		cmocka_unit_test(test_plan_stop_copy_uncapped),
 		cmocka_unit_test(test_plan_bad_input),
 		cmocka_unit_test(test_plan_chunked),
+		cmocka_unit_test(test_plan_device_precopy),
+		cmocka_unit_test(test_plan_stops_when_precopy_stops_paying),
+		cmocka_unit_test(test_plan_random_dirty),
 		cmocka_unit_test(test_verdict),
 		cmocka_unit_test(test_ctl_start),
 		cmocka_unit_test(test_ctl_learn),
