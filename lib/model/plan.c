@@ -127,7 +127,9 @@ int vgm_model_plan(const vgm_model_input *in, vgm_plan *plan, vgm_error *err)
 	plan->iterations = s.syncs + 1;
 	plan->precopy_s = s.t;
 	plan->downtime_s = plan->converges ? s.downtime : -1;
-	plan->downtime_floor_s = in->link_known ? p.F / p.R_link + p.switchover_s : -1;
+	/* Physics only: state of unknown kind may yet pre-copy. */
+	double surely_stop = in->vgpu_precopy == VGM_PRECOPY_NO ? p.F : 0;
+	plan->downtime_floor_s = in->link_known ? surely_stop / p.R_link + p.switchover_s : -1;
 	plan->total_s = plan->converges ? in->costs.setup_s + s.t + s.downtime : -1;
 	plan->stop_copy_bytes = (uint64_t)(plan->converges ? s.stop_bytes : pc_pending(&s) + p.F);
 	plan->bytes_total = (uint64_t)(s.sent[PC_RAM] + s.sent[PC_DEV]) + plan->stop_copy_bytes;

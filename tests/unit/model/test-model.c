@@ -280,6 +280,9 @@ static void test_plan_stops_when_precopy_stops_paying(void **state)
 	assert_string_equal(v.code, "downtime_exceeded");
 	vgm_model_verdict(&p, 9000, 0, &v);
 	assert_true(v.ok); /* 8.5 s expected fits 9 s */
+	in.vgpu_precopy = VGM_PRECOPY_UNKNOWN; /* may yet pre-copy: no floor from it */
+	assert_int_equal(vgm_model_plan(&in, &p, NULL), 0);
+	assert_close(p.downtime_floor_s, 0, 1e-9);
 }
 
 /* Random writes in a working set saturate: a page written twice in a round
