@@ -136,9 +136,13 @@ static int measure_dirty_rate(virDomainPtr dom, int seconds, unsigned mode, long
 			return 0;
 		}
 	}
+	/* Copied first: any libvirt call (even virDomainGetName) resets the
+	 * last error that lv_msg() points into. */
+	char why[256];
+	snprintf(why, sizeof(why), "%s", lv_msg());
 	return vgm_error_setr(err, ETIMEDOUT, "dirty_rate_failed",
 			      "the dirty rate of '%s' was not measured within %d s: %s",
-			      virDomainGetName(dom), seconds + 10, lv_msg());
+			      virDomainGetName(dom), seconds + 10, why);
 }
 
 int vgm_lv_dirty_rate_mode(virDomainPtr dom, int seconds, uint64_t *bps, const char **mode,
@@ -158,10 +162,13 @@ int vgm_lv_dirty_rate_mode(virDomainPtr dom, int seconds, uint64_t *bps, const c
 				       err);
 		used = "page_sampling";
 	}
-	if (r == -ENOTSUP)
+	if (r == -ENOTSUP) {
+		char why[256];
+		snprintf(why, sizeof(why), "%s", lv_msg()); /* before the next libvirt call */
 		return vgm_error_setr(err, EIO, "dirty_rate_failed",
 				      "cannot start measuring the dirty rate of '%s': %s",
-				      virDomainGetName(dom), lv_msg());
+				      virDomainGetName(dom), why);
+	}
 	if (r < 0)
 		return r;
 	*bps = (uint64_t)mibps * 1024u * 1024u;
