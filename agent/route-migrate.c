@@ -763,6 +763,8 @@ static int step_migrate(job *j, const char *live, const char *persist, vgm_error
 {
 	set_phase(j->m, "migrating");
 	const mig *m = j->m;
+	double link = cached_link(j->c.peer_name).link_bps, dirty = 0;
+	bool have_dirty = cached_dirty(j->p.lvd->uuid, &dirty);
 	vgm_migration_opts o = {
 		.dest_uri = j->c.peer_libvirt_uri, .dest_xml = live, .persist_xml = persist,
 		.bandwidth_bps = m->bandwidth_bps > 0 ? (uint64_t)m->bandwidth_bps : 0,
@@ -775,6 +777,9 @@ static int step_migrate(job *j, const char *live, const char *persist, vgm_error
 			.ram_bytes = j->p.lvd->memory_bytes,
 			/* pre-copy or not: decided in flight from vfio_data_transferred */
 			.vgpu_unknown_bytes = j->p.vgpu_state_bytes,
+			/* learnt from earlier migrations to this peer; else learnt in flight */
+			.link_bps = link > 0 ? vgm_limit_of((uint64_t)link) : VGM_LIMIT_UNSET,
+			.dirty_rate_bps = have_dirty ? vgm_limit_of((uint64_t)dirty) : VGM_LIMIT_UNSET,
 			.costs = vgm_model_default_costs(),
 		},
 	};
