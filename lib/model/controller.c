@@ -8,7 +8,7 @@
  *   S1 refuse when the fixed switchover cost alone exceeds --max-downtime;
  *   S2 refuse when the vGPU state known to move at stop-copy cannot cross a
  *      *known* link within --max-downtime (physics; never on an assumed link);
- *   S3 hold QEMU's downtime limit low (10 ms) so QEMU keeps iterating until
+ *   S3 hold QEMU's downtime limit low (10 ms, less under a tight limit) so QEMU keeps iterating until
  *      the controller lets it switch; set the --bandwidth cap.
  * On every sample (vgm_ctl_step), in this order:
  *   R1 --timeout reached: abort;
@@ -154,8 +154,13 @@ vgm_action vgm_ctl_start(vgm_ctl_state *s)
 	}
 	if (s->pending_start & START_DOWNTIME) {
 		s->pending_start &= ~START_DOWNTIME;
-		s->downtime_set_ms = CTL_HOLD_MS;
-		return act(VGM_ACT_SET_DOWNTIME, CTL_HOLD_MS);
+		/* Even the hold must keep a tight --max-downtime (QEMU may switch
+		 * under it on its own when little is pending). */
+		double hold = CTL_HOLD_MS;
+		if (s->cfg.max_downtime_ms.set)
+			hold = fmin(hold, (max_dt_s(s) - fixed_s(s)) * 1000.0 / (1.0 + s->cfg.costs.bw_margin));
+		s->downtime_set_ms = (uint64_t)fmax(1, floor(hold));
+		return act(VGM_ACT_SET_DOWNTIME, s->downtime_set_ms);
 	}
 	if (s->pending_start & START_BANDWIDTH) {
 		s->pending_start &= ~START_BANDWIDTH;

@@ -56,6 +56,14 @@ static void test_ctl_start(void **state)
 	vgm_job_sample x = smp(100, 1, GiB, 0, 0, MiB, 0);
 	assert_int_equal(vgm_ctl_step(&s, &x).kind, VGM_ACT_NONE);
 
+	/* A tight limit tightens the hold too: (60 - 50 ms) / 1.15. */
+	c = ctl_cfg();
+	c.max_downtime_ms = vgm_limit_of(60);
+	vgm_ctl_init(&s, &c);
+	a = vgm_ctl_start(&s);
+	assert_int_equal(a.kind, VGM_ACT_SET_DOWNTIME);
+	assert_int_equal(a.value, 8);
+
 	/* S2: stop-copy vGPU state over a declared link. */
 	c = ctl_cfg();
 	c.max_downtime_ms = vgm_limit_of(1000);
