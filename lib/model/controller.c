@@ -8,8 +8,9 @@
  *   S1 refuse when the fixed switchover cost alone exceeds --max-downtime;
  *   S2 refuse when the vGPU state known to move at stop-copy cannot cross a
  *      *known* link within --max-downtime (physics; never on an assumed link);
- *   S3 hold QEMU's downtime limit low (10 ms, less under a tight limit) so QEMU keeps iterating until
- *      the controller lets it switch; set the --bandwidth cap.
+ *   S3 hold QEMU's downtime limit low (10 ms, less under a tight limit) so
+ *      QEMU keeps iterating until the controller lets it switch; set the
+ *      --bandwidth cap.
  * On every sample (vgm_ctl_step), in this order:
  *   R1 --timeout reached: abort;
  *   R2 learn: the link (best rate QEMU measured while uncapped, unless
