@@ -271,6 +271,11 @@ static int op_inspect(void *ctx, vgm_job *job, vgm_job_domain *d, vgm_error *err
 	d->memory_bytes = l->memory_bytes;
 	d->n_vgpus = j->p.n;
 	d->vgpu_state_bytes = j->p.vgpu_state_bytes;
+	double link = jobs_cached_link(j->a->jobs, j->c.peer_name).link_bps, dirty = 0;
+	if (link > 0)
+		d->link_bps = vgm_limit_of((uint64_t)link);
+	if (jobs_cached_dirty(j->a->jobs, l->uuid, &dirty))
+		d->dirty_rate_bps = vgm_limit_of((uint64_t)dirty);
 	agent_jobs *m = j->a->jobs;
 	pthread_mutex_lock(&m->lock);
 	snprintf(j->m->domain_uuid, sizeof(j->m->domain_uuid), "%s", l->uuid);

@@ -118,6 +118,10 @@ int make_plan(agent *a, prep *p, const plan_req *q, json_t **out, vgm_verdict *v
 	      vgm_error *err);
 /* After a success: what the link did (0: keep what is known). */
 void jobs_remember_link(agent *a, const char *peer, double link_bps, double setup_s);
+/* What earlier migrations measured: the link to a peer (link_bps 0: not
+ * known) and a domain's recent dirty rate (false: none fresh). */
+link_cache jobs_cached_link(agent_jobs *m, const char *peer);
+bool jobs_cached_dirty(agent_jobs *m, const char *uuid, double *bps);
 
 /* POST /v1/plan and /v1/migrations: decode the body, refuse this host as
  * the target, snapshot the config for the peer.  Replies itself on error

@@ -14,7 +14,7 @@
 #define MIG_DEFAULT_LINK_BPS (1024.0 * 1024 * 1024) /* assumed when nothing was measured */
 #define MIG_DIRTY_FRESH_S 60
 
-static link_cache cached_link(agent_jobs *m, const char *peer)
+link_cache jobs_cached_link(agent_jobs *m, const char *peer)
 {
 	link_cache v = { .link_bps = 0 };
 	pthread_mutex_lock(&m->lock);
@@ -48,7 +48,7 @@ void jobs_remember_link(agent *a, const char *peer, double link_bps, double setu
 	pthread_mutex_unlock(&m->lock);
 }
 
-static bool cached_dirty(agent_jobs *m, const char *uuid, double *bps)
+bool jobs_cached_dirty(agent_jobs *m, const char *uuid, double *bps)
 {
 	bool ok = false;
 	int64_t now = mig_now_ns() / 1000000000;
@@ -90,7 +90,7 @@ int make_plan(agent *a, prep *p, const plan_req *q, json_t **out, vgm_verdict *v
 {
 	double dirty = 0;
 	const char *dirty_src = "not_measured";
-	if (cached_dirty(a->jobs, p->lvd->uuid, &dirty)) {
+	if (jobs_cached_dirty(a->jobs, p->lvd->uuid, &dirty)) {
 		dirty_src = "recent";
 	} else if (q->measure) {
 		uint64_t bps = 0;
@@ -101,7 +101,7 @@ int make_plan(agent *a, prep *p, const plan_req *q, json_t **out, vgm_verdict *v
 		dirty_src = "measured";
 		remember_dirty(a->jobs, p->lvd->uuid, dirty);
 	}
-	link_cache lc = cached_link(a->jobs, q->peer);
+	link_cache lc = jobs_cached_link(a->jobs, q->peer);
 	double link = lc.link_bps;
 	const char *link_src = link > 0 ? "measured" : "assumed";
 	if (link <= 0)
@@ -113,14 +113,14 @@ int make_plan(agent *a, prep *p, const plan_req *q, json_t **out, vgm_verdict *v
 		costs.setup_s = lc.setup_s; /* learnt from earlier migrations to this peer */
 	uint64_t max_dt = vgm_limit_or(q->max_downtime_ms, 0);
 	uint64_t timeout = vgm_limit_or(q->timeout_ms, 0);
-	uint64_t dl = vgm_model_qemu_downtime_ms(&costs, max_dt);
 	vgm_model_input in = {
 		.ram_bytes = p->lvd->memory_bytes,
 		.vgpu_state_bytes = p->vgpu_state_bytes,
 		.bandwidth_bps = (uint64_t)bw,
 		.link_bps = (uint64_t)link,
+		.link_known = lc.link_bps > 0,
 		.dirty_bps = (uint64_t)dirty,
-		.downtime_limit_ms = dl ? dl : 1,
+		.downtime_limit_ms = 0, /* the controller's rule decides the switchover */
 		.costs = costs,
 	};
 	int r = vgm_model_plan(&in, pl, err);

@@ -207,10 +207,15 @@ const char *vgm_job_phase(const vgm_job *j)
 void vgm_job_ctl_config(const vgm_job *j, vgm_ctl_config *out)
 {
 	*out = (vgm_ctl_config){
-		.max_downtime_ms = vgm_limit_or(j->p.max_downtime_ms, 0),
-		.timeout_ms = vgm_limit_or(j->p.timeout_ms, 0),
-		.bandwidth_cap_bps = vgm_limit_or(j->p.bandwidth_bps, 0),
-		.vgpu_state_bytes = j->dom.vgpu_state_bytes,
+		.max_downtime_ms = j->p.max_downtime_ms,
+		.timeout_ms = j->p.timeout_ms,
+		.bandwidth_cap_bps = j->p.bandwidth_bps,
+		.ram_bytes = j->dom.memory_bytes,
+		/* pre-copy or not: decided in flight from vfio_data_transferred */
+		.vgpu_unknown_bytes = j->dom.vgpu_state_bytes,
+		/* learnt from earlier migrations to this peer; else learnt in flight */
+		.link_bps = j->dom.link_bps,
+		.dirty_rate_bps = j->dom.dirty_rate_bps,
 		.costs = vgm_model_default_costs(),
 	};
 }

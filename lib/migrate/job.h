@@ -84,7 +84,9 @@ typedef struct vgm_job_domain {
 	char *xml_live;        /* migratable XML */
 	char *xml_persistent;  /* NULL when transient */
 	size_t n_vgpus;
-	uint64_t vgpu_state_bytes; /* what QEMU moves at switchover */
+	uint64_t vgpu_state_bytes; /* framebuffers; pre-copied or not is decided in flight */
+	vgm_limit link_bps;        /* measured by earlier migrations to this peer */
+	vgm_limit dirty_rate_bps;  /* the guest's recently measured dirty rate */
 } vgm_job_domain;
 
 /* The target's claim: its id and the id map {source -> target}. */

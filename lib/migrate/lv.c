@@ -155,38 +155,70 @@ static int read_dirty_stats(virDomainPtr dom, int *status, long long *start, lon
 	return 0;
 }
 
-int vgm_lv_dirty_rate(virDomainPtr dom, int seconds, uint64_t *bps, vgm_error *err)
+/* One measurement in the given mode; -ENOTSUP when QEMU refuses the mode. */
+static int measure_dirty_rate(virDomainPtr dom, int seconds, unsigned mode, long long *mibps,
+			      vgm_error *err)
 {
-	if (seconds < 1 || seconds > 60)
-		return vgm_error_setr(err, EINVAL, "bad_request", "dirty-rate period must be 1..60 s");
 	int status;
-	long long before, start, mibps;
-	if (read_dirty_stats(dom, &status, &before, &mibps) < 0)
+	long long before, start;
+	if (read_dirty_stats(dom, &status, &before, mibps) < 0)
 		before = -1;
-	/* dirty-bitmap mode counts every page; page sampling (the fallback)
-	 * only samples 512 pages per GiB, too few on small guests. */
-	char msg[384]; /* copied before virDomainGetName resets libvirt's last error */
-	if (virDomainStartDirtyRateCalc(dom, seconds, VIR_DOMAIN_DIRTYRATE_MODE_DIRTY_BITMAP) < 0 &&
-	    virDomainStartDirtyRateCalc(dom, seconds, 0) < 0) {
-		snprintf(msg, sizeof(msg), "%s", lv_msg());
-		return vgm_error_setr(err, EIO, "dirty_rate_failed",
-				      "cannot start measuring the dirty rate of '%s': %s",
-				      virDomainGetName(dom), msg);
-	}
+	if (virDomainStartDirtyRateCalc(dom, seconds, mode) < 0)
+		return -ENOTSUP;
 	struct timespec ts = { 0, 100 * 1000 * 1000 };
 	for (int i = 0; i < (seconds + 10) * 10; i++) {
 		nanosleep(&ts, NULL);
-		if (read_dirty_stats(dom, &status, &start, &mibps) < 0)
+		if (read_dirty_stats(dom, &status, &start, mibps) < 0)
 			break;
 		if (status == VIR_DOMAIN_DIRTYRATE_MEASURED && start != before) {
-			*bps = (uint64_t)(mibps > 0 ? mibps : 0) * 1024u * 1024u;
+			*mibps = *mibps > 0 ? *mibps : 0;
 			return 0;
 		}
 	}
-	snprintf(msg, sizeof(msg), "%s", lv_msg());
+	/* Copied first: any libvirt call (even virDomainGetName) resets the
+	 * last error that lv_msg() points into. */
+	char why[256];
+	snprintf(why, sizeof(why), "%s", lv_msg());
 	return vgm_error_setr(err, ETIMEDOUT, "dirty_rate_failed",
 			      "the dirty rate of '%s' was not measured within %d s: %s",
-			      virDomainGetName(dom), seconds + 10, msg);
+			      virDomainGetName(dom), seconds + 10, why);
+}
+
+int vgm_lv_dirty_rate_mode(virDomainPtr dom, int seconds, uint64_t *bps, const char **mode,
+			   vgm_error *err)
+{
+	if (seconds < 1 || seconds > 60)
+		return vgm_error_setr(err, EINVAL, "bad_request", "dirty-rate period must be 1..60 s");
+	/* Dirty-bitmap mode counts every page, but it sees only KVM's dirty
+	 * log: under TCG it reports 0 for a guest that writes.  A 0 from it is
+	 * therefore checked with page sampling (512 sampled pages per GiB:
+	 * coarse on small guests, but it sees TCG's writes). */
+	long long mibps = 0;
+	int r = measure_dirty_rate(dom, seconds, VIR_DOMAIN_DIRTYRATE_MODE_DIRTY_BITMAP, &mibps, err);
+	const char *used = "dirty_bitmap";
+	if (r == -ENOTSUP || (r == 0 && mibps == 0)) {
+		r = measure_dirty_rate(dom, seconds, VIR_DOMAIN_DIRTYRATE_MODE_PAGE_SAMPLING, &mibps,
+				       err);
+		used = "page_sampling";
+	}
+	if (r == -ENOTSUP) {
+		char why[256];
+		snprintf(why, sizeof(why), "%s", lv_msg()); /* before the next libvirt call */
+		return vgm_error_setr(err, EIO, "dirty_rate_failed",
+				      "cannot start measuring the dirty rate of '%s': %s",
+				      virDomainGetName(dom), why);
+	}
+	if (r < 0)
+		return r;
+	*bps = (uint64_t)mibps * 1024u * 1024u;
+	if (mode)
+		*mode = used;
+	return 0;
+}
+
+int vgm_lv_dirty_rate(virDomainPtr dom, int seconds, uint64_t *bps, vgm_error *err)
+{
+	return vgm_lv_dirty_rate_mode(dom, seconds, bps, NULL, err);
 }
 
 static uint64_t ull(virTypedParameterPtr p, int n, const char *name, bool *have)

@@ -53,6 +53,11 @@ vgm_lv_presence vgm_lv_domain_presence(virConnectPtr conn, const char *uuid, boo
 /* Measure the dirty rate over `seconds` (1..60); blocks that long.  *bps in
  * bytes/s (libvirt reports whole MiB/s). */
 int vgm_lv_dirty_rate(virDomainPtr dom, int seconds, uint64_t *bps, vgm_error *err);
+/* The same, saying which of QEMU's modes gave the figure (*mode:
+ * "dirty_bitmap", or "page_sampling" when the bitmap saw nothing, as under
+ * TCG, or is not supported).  Blocks up to twice `seconds`. */
+int vgm_lv_dirty_rate_mode(virDomainPtr dom, int seconds, uint64_t *bps, const char **mode,
+			   vgm_error *err);
 
 /* Job stats (typed params) -> sample.  page_size from the stats or 4096. */
 void vgm_lv_sample_from_params(virTypedParameterPtr p, int n, vgm_job_sample *x);

@@ -20,6 +20,8 @@ vgm_model_costs vgm_model_default_costs(void)
 		.switchover_s = 0.030,
 		.bw_efficiency = 1.0,
 		.chunk_s = 0.1,
+		.bw_margin = 0.15,
+		.gain_min = 0.05,
 	};
 }
 
@@ -45,14 +47,14 @@ static void explain(pc_end e, const pc_params *p, uint64_t dl_ms, char *buf, siz
 		break;
 	case PC_DIRTY_FASTER:
 		snprintf(buf, n, "guest dirties %s/s but the link moves %s/s: pre-copy never converges",
-			 vgm_format_bytes((uint64_t)p->D, a, sizeof(a)),
+			 vgm_format_bytes((uint64_t)(p->r[PC_RAM].D + p->r[PC_DEV].D), a, sizeof(a)),
 			 vgm_format_bytes((uint64_t)p->R, b, sizeof(b)));
 		break;
 	case PC_FIXED_POINT:
 		snprintf(buf, n,
 			 "guest dirties %s/s at %s/s of link: the dirty RAM per round stops shrinking above the %s "
 			 "that fit in the %llu ms downtime limit: pre-copy never converges",
-			 vgm_format_bytes((uint64_t)p->D, a, sizeof(a)),
+			 vgm_format_bytes((uint64_t)(p->r[PC_RAM].D + p->r[PC_DEV].D), a, sizeof(a)),
 			 vgm_format_bytes((uint64_t)p->R, b, sizeof(b)),
 			 vgm_format_bytes((uint64_t)p->T, c, sizeof(c)), (unsigned long long)dl_ms);
 		break;
@@ -74,22 +76,32 @@ void pc_params_from_input(const vgm_model_input *in, pc_params *p)
 {
 	const vgm_model_costs *c = &in->costs;
 	double eff = c->bw_efficiency > 0 ? c->bw_efficiency : 1.0;
-	uint64_t dl = in->downtime_limit_ms ? in->downtime_limit_ms : VGM_DEFAULT_DOWNTIME_MS;
 	double vg = (double)in->vgpu_state_bytes;
+	bool pre = in->vgpu_precopy == VGM_PRECOPY_YES;
+	memset(p, 0, sizeof(*p));
 	p->R = (double)in->bandwidth_bps * eff;
 	p->R_link = (double)(in->link_bps ? in->link_bps : in->bandwidth_bps) * eff;
-	p->D = (double)in->dirty_bps + (in->vgpu_precopy ? (double)in->vgpu_dirty_bps : 0.0);
-	p->F = in->vgpu_precopy ? 0.0 : vg;
-	p->W = (double)(in->working_set_bytes ? in->working_set_bytes : in->ram_bytes) +
-	       (in->vgpu_precopy ? vg : 0.0);
-	p->T = p->R * (double)dl / 1000.0;
+	p->r[PC_RAM].D = (double)in->dirty_bps;
+	p->r[PC_RAM].W = (double)(in->working_set_bytes ? in->working_set_bytes : in->ram_bytes);
+	p->r[PC_RAM].M0 = (double)(in->ram_nonzero_bytes && in->ram_nonzero_bytes < in->ram_bytes
+					   ? in->ram_nonzero_bytes
+					   : in->ram_bytes);
+	if (pre) {
+		p->r[PC_DEV].M0 = vg;
+		p->r[PC_DEV].D = (double)in->vgpu_dirty_bps;
+		p->r[PC_DEV].W = (double)(in->vgpu_working_set_bytes ? in->vgpu_working_set_bytes
+								     : in->vgpu_state_bytes);
+	}
+	p->F = pre ? 0.0 : vg;
+	p->adaptive = in->downtime_limit_ms == 0;
+	/* Adaptive: QEMU holds a 10 ms limit until the controller lets it go. */
+	p->T = p->R * (p->adaptive ? 10.0 : (double)in->downtime_limit_ms) / 1000.0;
 	p->sync_s = c->sync_s;
 	p->switchover_s = c->switchover_s;
 	p->chunk_bytes = c->chunk_s > 0 ? p->R * c->chunk_s : INFINITY;
-	p->M0 = (double)(in->ram_nonzero_bytes && in->ram_nonzero_bytes < in->ram_bytes
-				 ? in->ram_nonzero_bytes
-				 : in->ram_bytes) +
-		(in->vgpu_precopy ? vg : 0.0);
+	p->jitter = c->bw_jitter;
+	p->random_dirty = in->random_dirty;
+	p->gain_min = c->gain_min > 0 ? c->gain_min : 0.05;
 }
 
 int vgm_model_plan(const vgm_model_input *in, vgm_plan *plan, vgm_error *err)
@@ -106,7 +118,7 @@ int vgm_model_plan(const vgm_model_input *in, vgm_plan *plan, vgm_error *err)
 	pc_init(&s, &p);
 	pc_run(&s, PLAN_MAX_S);
 
-	plan->lambda = p.D / p.R;
+	plan->lambda = (p.r[PC_RAM].D + p.r[PC_DEV].D) / p.R;
 	plan->effective_bps = p.R;
 	plan->threshold_bytes = (uint64_t)p.T;
 	plan->converges = s.end == PC_CONVERGED;
@@ -115,11 +127,13 @@ int vgm_model_plan(const vgm_model_input *in, vgm_plan *plan, vgm_error *err)
 	plan->iterations = s.syncs + 1;
 	plan->precopy_s = s.t;
 	plan->downtime_s = plan->converges ? s.downtime : -1;
+	/* Physics only: state of unknown kind may yet pre-copy. */
+	double surely_stop = in->vgpu_precopy == VGM_PRECOPY_NO ? p.F : 0;
+	plan->downtime_floor_s = in->link_known ? surely_stop / p.R_link + p.switchover_s : -1;
 	plan->total_s = plan->converges ? in->costs.setup_s + s.t + s.downtime : -1;
-	plan->stop_copy_bytes = (uint64_t)(s.P + p.F);
-	plan->bytes_total = (uint64_t)(s.sent + s.P + p.F);
-	explain(s.end, &p, in->downtime_limit_ms ? in->downtime_limit_ms : VGM_DEFAULT_DOWNTIME_MS,
-		plan->reason, sizeof(plan->reason));
+	plan->stop_copy_bytes = (uint64_t)(plan->converges ? s.stop_bytes : pc_pending(&s) + p.F);
+	plan->bytes_total = (uint64_t)(s.sent[PC_RAM] + s.sent[PC_DEV]) + plan->stop_copy_bytes;
+	explain(s.end, &p, in->downtime_limit_ms, plan->reason, sizeof(plan->reason));
 	return 0;
 }
 
@@ -132,14 +146,14 @@ double vgm_model_project_s(uint64_t remaining_bytes, uint64_t round_dirty_bytes,
 	if (bps <= 0 || dirty_bps >= bps)
 		return -1;
 	pc_params p = {
-		.R = bps, .R_link = bps, .D = dirty_bps, .W = INFINITY, .F = (double)vgpu_state_bytes,
+		.R = bps, .R_link = bps, .F = (double)vgpu_state_bytes,
 		.T = (double)threshold_bytes, .sync_s = c->sync_s, .switchover_s = c->switchover_s,
 		.chunk_bytes = c->chunk_s > 0 ? bps * c->chunk_s : INFINITY,
-		.M0 = (double)remaining_bytes,
+		.r[PC_RAM] = { .M0 = (double)remaining_bytes, .W = INFINITY, .D = dirty_bps },
 	};
 	pc_state s;
 	pc_init(&s, &p);
-	s.Ds = (double)round_dirty_bytes;
+	s.Ds[PC_RAM] = (double)round_dirty_bytes;
 	pc_run(&s, PLAN_MAX_S);
 	return s.end == PC_CONVERGED ? s.t + s.downtime : -1;
 }
@@ -154,11 +168,12 @@ void vgm_model_verdict(const vgm_plan *plan, uint64_t max_downtime_ms, uint64_t 
 		snprintf(v->reason, sizeof(v->reason), "%s", plan->reason);
 		return;
 	}
-	if (max_downtime_ms && plan->downtime_s * 1000.0 > (double)max_downtime_ms) {
+	if (max_downtime_ms && plan->downtime_floor_s * 1000.0 > (double)max_downtime_ms) {
 		snprintf(v->code, sizeof(v->code), "downtime_exceeded");
 		snprintf(v->reason, sizeof(v->reason),
-			 "expected switchover %s exceeds --max-downtime %s",
-			 vgm_format_seconds(plan->downtime_s, a, sizeof(a)),
+			 "the vGPU state that moves at switchover needs %s over the known link, more than "
+			 "--max-downtime %s: raise --max-downtime or use a faster link",
+			 vgm_format_seconds(plan->downtime_floor_s, a, sizeof(a)),
 			 vgm_format_seconds((double)max_downtime_ms / 1000.0, b, sizeof(b)));
 		return;
 	}

@@ -1,12 +1,15 @@
 /* sim.c: the simulator: QEMU's pre-copy loop (precopy.c) sampled the way
- * lib/migrate samples libvirt's job stats, with the controller in the loop.
+ * lib/migrate samples libvirt's job stats, with a policy (the controller, or
+ * a benchmark's baseline) in the loop.
  *
  * A sample carries what virDomainGetJobStats gives on the source:
  * time_elapsed counts from the start call (setup included), memory_iteration
  * is 0 during setup and then counts bitmap syncs, memory_dirty_rate is 0 until
- * the second sync, memory_remaining in round 0 counts zero pages too (they
- * leave the bitmap as fast as the rest but cost almost no bandwidth),
- * vfio_data_transferred is 0 until the stop-copy.  Actions apply at the next
+ * the second sync and then the RAM found dirty at the latest sync over its
+ * period, memory_bps is what QEMU measured over its last 100 ms window (the
+ * same figure its switchover threshold uses), memory_remaining in round 0
+ * counts zero pages too, vfio_data_transferred counts the device's pre-copy
+ * data (and its stop-copy state at the end).  Actions apply at the next
  * instant, like an API call from the monitor thread.
  * Invariant: the result's action list holds every non-NONE action in order
  * (up to VGM_SIM_MAX_ACTIONS). */
@@ -39,19 +42,17 @@ static void apply_rates(sim *m)
 							    : INFINITY;
 }
 
-static void record(sim *m, const vgm_action *a, double t)
-{
-	vgm_sim_result *o = m->out;
-	if (a->kind == VGM_ACT_NONE || o->n_actions >= VGM_SIM_MAX_ACTIONS)
-		return;
-	o->actions[o->n_actions] = *a;
-	o->action_at_s[o->n_actions++] = t;
-}
-
 /* Returns true when the action ends the migration. */
 static bool apply(sim *m, const vgm_action *a, double t)
 {
-	record(m, a, t);
+	vgm_sim_result *o = m->out;
+	if (a->kind == VGM_ACT_NONE)
+		return false;
+	o->final = *a;
+	if (o->n_actions < VGM_SIM_MAX_ACTIONS) {
+		o->actions[o->n_actions] = *a;
+		o->action_at_s[o->n_actions++] = t;
+	}
 	switch (a->kind) {
 	case VGM_ACT_SET_DOWNTIME:
 		m->downtime_ms = (double)a->value;
@@ -62,8 +63,8 @@ static bool apply(sim *m, const vgm_action *a, double t)
 		apply_rates(m);
 		break;
 	case VGM_ACT_ABORT:
-		m->out->aborted = true;
-		m->out->total_s = t;
+		o->aborted = true;
+		o->total_s = t;
 		return true;
 	case VGM_ACT_NONE:
 		break;
@@ -78,17 +79,18 @@ static vgm_job_sample sample(const sim *m, bool started, double at)
 	vgm_job_sample x = { .time_elapsed_ms = (uint64_t)llround(at * 1000.0) };
 	if (!started)
 		return x;
-	double ram = (double)in->ram_bytes;
-	double rem = s->syncs <= 1 && s->p.M0 > 0 ? s->P * ram / s->p.M0 : s->P;
+	double ram = (double)in->ram_bytes, M0 = s->p.r[PC_RAM].M0;
+	double rem = s->syncs <= 1 && M0 > 0 ? s->P[PC_RAM] * ram / M0 : s->P[PC_RAM];
 	x.memory_total = in->ram_bytes;
 	x.memory_remaining = (uint64_t)fmin(rem, ram);
-	x.memory_processed = (uint64_t)s->sent;
+	x.memory_processed = (uint64_t)s->sent[PC_RAM];
 	x.memory_iteration = s->syncs;
-	x.memory_bps = (uint64_t)s->p.R;
-	x.memory_dirty_rate_bps = s->syncs >= 2 ? (uint64_t)s->p.D : 0;
-	x.data_total = x.memory_total + in->vgpu_state_bytes;
+	x.memory_bps = (uint64_t)pc_measured_bps(s, s->t);
+	x.memory_dirty_rate_bps = s->syncs >= 2 ? (uint64_t)s->dirty_rate : 0;
+	x.vfio_data_transferred = (uint64_t)s->sent[PC_DEV];
+	x.data_total = x.memory_total;
 	x.data_processed = x.memory_processed;
-	x.data_remaining = x.memory_remaining + (uint64_t)s->p.F;
+	x.data_remaining = x.memory_remaining;
 	x.have = VGM_SAMPLE_HAVE_BPS | VGM_SAMPLE_HAVE_DIRTY | VGM_SAMPLE_HAVE_VFIO;
 	return x;
 }
@@ -101,24 +103,23 @@ static void finish(sim *m)
 	o->downtime_s = s->downtime;
 	o->total_s = now(m) + s->downtime;
 	o->iterations = s->syncs + 1;
-	o->bytes_total = (uint64_t)(s->sent + s->P + s->p.F);
+	o->bytes_total = (uint64_t)(s->sent[PC_RAM] + s->sent[PC_DEV] + s->stop_bytes);
 	o->last = sample(m, true, o->total_s);
 	o->last.memory_remaining = 0;
 	o->last.data_remaining = 0;
-	o->last.vfio_data_transferred = (uint64_t)s->p.F;
+	o->last.vfio_data_transferred = (uint64_t)(s->sent[PC_DEV] + s->P[PC_DEV] + s->p.F);
 	o->last.memory_iteration = o->iterations;
-	o->last.time_elapsed_ms = (uint64_t)llround(o->total_s * 1000.0);
 }
 
-/* Feed one sample to the controller; true when the migration ends. */
-static bool tick(sim *m, vgm_ctl_state *ctl, bool started, double at)
+/* Feed one sample to the policy; true when the migration ends. */
+static bool tick(sim *m, vgm_sim_policy *pol, bool started, double at)
 {
 	vgm_job_sample x = sample(m, started, at);
 	m->out->n_samples++;
 	m->out->last = x;
-	if (!ctl)
+	if (!pol)
 		return false;
-	vgm_action a = vgm_ctl_step(ctl, &x);
+	vgm_action a = pol->step(pol->ud, &x);
 	return apply(m, &a, at);
 }
 
@@ -130,7 +131,9 @@ static void init_sim(sim *m, const vgm_sim_truth *truth, vgm_sim_result *out)
 	m->out = out;
 	pc_params p;
 	pc_params_from_input(&truth->m, &p);
+	p.adaptive = false; /* QEMU's own rule; the policy moves the limit */
 	pc_init(&m->pc, &p);
+	m->pc.end = PC_RUNNING;
 	m->setup_s = truth->m.costs.setup_s;
 	m->link_R = p.R;
 	m->downtime_ms = truth->m.downtime_limit_ms ? (double)truth->m.downtime_limit_ms
@@ -138,44 +141,68 @@ static void init_sim(sim *m, const vgm_sim_truth *truth, vgm_sim_result *out)
 	apply_rates(m);
 }
 
-void vgm_sim_run(const vgm_sim_truth *truth, const vgm_ctl_config *cfg, vgm_sim_result *out)
+/* Advance the truth to time t (the guest may change its dirty rate). */
+static void advance_to(sim *m, double t)
+{
+	const vgm_sim_truth *truth = m->truth;
+	double change = truth->dirty_change_at_s;
+	if (change > 0 && now(m) < change && t >= change) {
+		pc_advance(&m->pc, change - now(m));
+		m->pc.p.r[PC_RAM].D = (double)truth->dirty_bps_after;
+	}
+	m->pc.steps = 0; /* the bound is per call here: the simulation has its own */
+	if (!m->pc.end && t > now(m))
+		pc_advance(&m->pc, t - now(m));
+	if (m->pc.end != PC_CONVERGED && m->pc.end) {
+		/* The engine's stall verdict is its opinion: QEMU keeps going. */
+		m->pc.end = PC_RUNNING;
+		m->pc.since_best = 0;
+	}
+}
+
+void vgm_sim_run_policy(const vgm_sim_truth *truth, vgm_sim_policy *pol, vgm_sim_result *out)
 {
 	sim m;
 	init_sim(&m, truth, out);
-	double dt = truth->sample_interval_s > 0 ? truth->sample_interval_s : 0.25;
+	double dflt = truth->sample_interval_s > 0 ? truth->sample_interval_s : 0.25;
 	double max_s = truth->max_s > 0 ? truth->max_s : 3600.0;
-	vgm_ctl_state ctl_state, *ctl = NULL;
-	if (cfg) {
-		ctl = &ctl_state;
-		vgm_ctl_init(ctl, cfg);
-		for (vgm_action a = vgm_ctl_start(ctl); a.kind != VGM_ACT_NONE; a = vgm_ctl_start(ctl))
-			if (apply(&m, &a, 0))
+	if (pol && pol->start)
+		for (vgm_action a = pol->start(pol->ud); a.kind != VGM_ACT_NONE; a = pol->start(pol->ud))
+			if (apply(&m, &a, 0)) {
+				out->refused = true;
 				return;
-	}
-	/* Setup: the job exists, nothing moves yet. */
-	double t = dt;
-	for (; t < m.setup_s; t += dt)
-		if (tick(&m, ctl, false, t))
-			return;
-	while (now(&m) < max_s) {
-		double step = t - now(&m);
-		if (truth->dirty_change_at_s > 0 && now(&m) < truth->dirty_change_at_s &&
-		    now(&m) + step >= truth->dirty_change_at_s) {
-			pc_advance(&m.pc, truth->dirty_change_at_s - now(&m));
-			m.pc.p.D = (double)truth->dirty_bps_after;
-			step = t - now(&m);
-		}
-		if (!m.pc.end && step > 0)
-			pc_advance(&m.pc, step);
+			}
+	double t = 0;
+	while (t < max_s) {
+		t += pol && pol->poll_s > 0 ? pol->poll_s : dflt;
+		bool started = t >= m.setup_s;
+		if (started)
+			advance_to(&m, t);
 		if (m.pc.end == PC_CONVERGED) {
 			finish(&m);
 			return;
 		}
-		if (m.pc.end) /* the engine gave up: QEMU would keep going; so do we, idle */
-			m.pc.end = PC_RUNNING;
-		if (tick(&m, ctl, true, now(&m)))
+		if (tick(&m, pol, started, started ? now(&m) : t))
 			return;
-		t += dt;
 	}
-	out->total_s = now(&m);
+	out->total_s = t;
+}
+
+static vgm_action ctl_start(void *ud)
+{
+	return vgm_ctl_start(ud);
+}
+
+static vgm_action ctl_step(void *ud, const vgm_job_sample *x)
+{
+	return vgm_ctl_step(ud, x);
+}
+
+void vgm_sim_run(const vgm_sim_truth *truth, const vgm_ctl_config *cfg, vgm_sim_result *out)
+{
+	vgm_ctl_state ctl;
+	vgm_sim_policy pol = { .start = ctl_start, .step = ctl_step, .ud = &ctl };
+	if (cfg)
+		vgm_ctl_init(&ctl, cfg);
+	vgm_sim_run_policy(truth, cfg ? &pol : NULL, out);
 }

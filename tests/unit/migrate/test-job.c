@@ -254,10 +254,13 @@ static void test_happy_path(void **state)
 	/* libvirt got the target's vGPU, and the limits unchanged */
 	assert_non_null(strstr(f.migrate_live, DST_UUID));
 	assert_null(strstr(f.migrate_live, SRC_UUID));
-	assert_int_equal(f.ctl.max_downtime_ms, 1000);
-	assert_int_equal(f.ctl.timeout_ms, 60000);
-	assert_int_equal(f.ctl.bandwidth_cap_bps, 0);
-	assert_int_equal(f.ctl.vgpu_state_bytes, 4096);
+	assert_true(f.ctl.max_downtime_ms.set);
+	assert_int_equal(f.ctl.max_downtime_ms.value, 1000);
+	assert_true(f.ctl.timeout_ms.set);
+	assert_int_equal(f.ctl.timeout_ms.value, 60000);
+	assert_false(f.ctl.bandwidth_cap_bps.set);
+	/* pre-copy or not is decided in flight */
+	assert_int_equal(f.ctl.vgpu_unknown_bytes, 4096);
 	fake_done(&f);
 }
 
@@ -411,7 +414,7 @@ static void test_resume_still_migrating(void **state)
 	assert_false(traced(&f, "migrate")); /* never started twice */
 	assert_true(pos(&f, "monitor") < pos(&f, "peer_commit"));
 	assert_true(traced(&f, "release_source"));
-	assert_int_equal(f.ctl.max_downtime_ms, 1000); /* the controller continues */
+	assert_int_equal(f.ctl.max_downtime_ms.value, 1000); /* the controller continues */
 	fake_done(&f);
 }
 

@@ -108,6 +108,17 @@ static void test_domain_facts(void **state)
 	assert_true(f->active);
 	assert_true(f->persistent);
 	assert_true(f->memory_bytes > 0);
+
+	/* The test driver measures no dirty rate in either mode: one clear
+	 * error, after trying both, and no mode reported. */
+	uint64_t bps = 7;
+	const char *mode = NULL;
+	assert_int_equal(vgm_lv_dirty_rate_mode(d, 1, &bps, &mode, &e), -EIO);
+	assert_string_equal(e.reason, "dirty_rate_failed");
+	assert_non_null(strstr(e.message, "cannot start measuring the dirty rate of 'test'"));
+	assert_null(mode);
+	assert_int_equal(bps, 7);
+	assert_int_equal(vgm_lv_dirty_rate_mode(d, 0, &bps, &mode, &e), -EINVAL);
 	assert_non_null(strstr(f->xml_live, "<domain"));
 	assert_non_null(f->xml_persistent);
 	/* Lookup by UUID finds the same domain. */
@@ -117,7 +128,7 @@ static void test_domain_facts(void **state)
 	virDomainFree(d2);
 
 	/* A migration the test driver cannot run fails cleanly, no hang. */
-	vgm_migration_opts o = { .dest_uri = "test:///default", .ctl = { .max_downtime_ms = 500 } };
+	vgm_migration_opts o = { .dest_uri = "test:///default", .ctl = { .max_downtime_ms = { .set = true, .value = 500 } } };
 	o.ctl.costs = vgm_model_default_costs();
 	vgm_migration *m = NULL;
 	assert_int_equal(vgm_migration_new(&o, &m, NULL), 0);
