@@ -100,6 +100,7 @@ typedef struct mig_cfg {
 	char *libvirt_uri, *host_name, *tls_cert, *tls_key, *tls_ca;
 	char *peer_name, *peer_address, *peer_libvirt_uri;
 	bool lab_mode;
+	bool migration_tls;
 } mig_cfg;
 
 static void mig_cfg_clear(mig_cfg *c)
@@ -144,10 +145,8 @@ static int mig_cfg_get(agent *a, const char *to, mig_cfg *c, vgm_error *err)
 		if (p) {
 			c->peer_name = dup0(p->name);
 			c->peer_address = dup0(p->address);
-			if (p->libvirt_uri)
-				c->peer_libvirt_uri = dup0(p->libvirt_uri);
-			else if (asprintf(&c->peer_libvirt_uri, "qemu+tcp://%s/system", p->name) < 0)
-				c->peer_libvirt_uri = NULL;
+			c->peer_libvirt_uri = agent_peer_libvirt_uri(cfg, p);
+			c->migration_tls = agent_peer_migration_tls(cfg, p);
 		}
 	}
 	pthread_mutex_unlock(&a->lock);
@@ -765,6 +764,7 @@ static int step_migrate(job *j, const char *live, const char *persist, vgm_error
 	const mig *m = j->m;
 	vgm_migration_opts o = {
 		.dest_uri = j->c.peer_libvirt_uri, .dest_xml = live, .persist_xml = persist,
+		.clear_text = !j->c.migration_tls,
 		.bandwidth_bps = m->bandwidth_bps > 0 ? (uint64_t)m->bandwidth_bps : 0,
 		.ctl = {
 			.max_downtime_ms = m->max_downtime_ms > 0 ? (uint64_t)m->max_downtime_ms : 0,

@@ -209,7 +209,7 @@ class Host:
         for h in self.lab.hosts.values():
             if h is not self:
                 lines += ["", f"[peer {h.name}]", f"address = 127.0.0.1:{h.port}",
-                          f"libvirt_uri = qemu+tcp://{h.name}/system"]
+                          f"libvirt_uri = qemu+tcp://{h.name}/system", "migration_tls = no"]
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + "\n")
 
