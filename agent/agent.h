@@ -90,6 +90,9 @@ char *agent_host_name(agent *a); /* malloc'd */
 /* ---- HTTP servers (http.c) ---- */
 int agent_http_start(agent *a, vgm_error *err);
 void agent_http_stop(agent *a);
+/* Main thread, after a reload swapped a->cfg: TLS credentials for new
+ * connections, the socket's mode and group re-applied. */
+void agent_http_reload(agent *a);
 
 /* ---- housekeeping (housekeeping.c), main thread ---- */
 void agent_housekeeping(agent *a);

@@ -6,8 +6,9 @@
  * first reconcile), libvirt, then the API sockets, so the first answer comes
  * from a repaired store.  The one loop waits on a signalfd (TERM/INT: stop;
  * HUP: reload) and a timerfd (housekeeping every min(5 s, lease/4)).  A
- * reload swaps the config only when the new file parses; sockets, TLS
- * files, state_dir, sysfs_root, host_name and libvirt_uri need a restart. */
+ * reload swaps the config only when the new file parses; sockets,
+ * state_dir, sysfs_root, host_name and libvirt_uri need a restart; TLS
+ * files and the socket's group are re-applied (agent_http_reload). */
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -47,8 +48,7 @@ static void keep_restart_only(const agent_config *old, agent_config *new)
 {
 	char **pairs[][2] = {
 		{ (char **)&old->socket, &new->socket },     { (char **)&old->listen, &new->listen },
-		{ (char **)&old->tls_cert, &new->tls_cert }, { (char **)&old->tls_key, &new->tls_key },
-		{ (char **)&old->tls_ca, &new->tls_ca },     { (char **)&old->state_dir, &new->state_dir },
+		{ (char **)&old->state_dir, &new->state_dir },
 		{ (char **)&old->sysfs_root, &new->sysfs_root },
 		{ (char **)&old->host_name, &new->host_name },
 		{ (char **)&old->libvirt_uri, &new->libvirt_uri },
@@ -65,7 +65,7 @@ static void keep_restart_only(const agent_config *old, agent_config *new)
 		*n = o ? strdup(o) : NULL;
 	}
 	if (changed)
-		log_warn("reload: socket, listen, TLS files, state_dir, sysfs_root, host_name and libvirt_uri changes need a restart");
+		log_warn("reload: socket, listen, state_dir, sysfs_root, host_name and libvirt_uri changes need a restart");
 }
 
 static void reload(agent *a, int tfd)
@@ -87,6 +87,7 @@ static void reload(agent *a, int tfd)
 	a->cfg = TAKE_PTR(c);
 	pthread_mutex_unlock(&a->lock);
 	agent_log_set_level(a->cfg->log_level);
+	agent_http_reload(a);
 	arm_timer(tfd, tick_seconds(a->cfg->lease_seconds));
 	log_info("reloaded %s (%zu peer(s), log_level %s, lease %us)", path, a->cfg->n_peers,
 		 agent_log_level_name(a->cfg->log_level), a->cfg->lease_seconds);
