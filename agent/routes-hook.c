@@ -118,6 +118,7 @@ static int claim_from_metadata(hook_ctx *h, vgm_claim **out, vgm_error *err)
 		.devices = devs,
 		.n_devices = h->n,
 		.lease_seconds = agent_lease_seconds(a),
+		.requested_by = h->req->actor,
 	};
 	/* The in-use view is refreshed once per housekeeping tick; a domain
 	 * defined here since then may hold one of these ids.  Refresh it now
