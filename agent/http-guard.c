@@ -6,14 +6,18 @@
  *
  *   local API  the caller's uid is read (SO_PEERCRED) at accept: a uid that
  *              is neither root, the agent's own, socket_group nor
- *              socket_read_group is closed at once with no answer.  Other
+ *              socket_read_group is closed with no answer once its request
+ *              head arrives (http.c), or at the deadline.  Other
  *              uids may hold LOCAL_PER_UID connections each and
  *              LOCAL_UNPRIVILEGED together; the rest of LOCAL_MAX is kept
  *              for root (libvirt's hook) and the agent's uid.  A refused
  *              caller gets "503 busy" with the reason, so the hook can say
  *              what happened.
- *   peer API   PEER_PER_ADDRESS connections per client address; beyond it
- *              the connection is closed before the TLS handshake.
+ *   peer API   PEER_PER_ADDRESS connections per client address that have not
+ *              (yet) proved a peer identity; beyond it the connection is
+ *              closed before the TLS handshake.  Authenticated connections
+ *              do not count, so a flood from one address neither starves the
+ *              port nor a real peer behind the same address.
  *   both       an absolute deadline: HEADER_DEADLINE_S from accept (or from
  *              the last reply) to a complete request head, including the
  *              TLS handshake; BODY_DEADLINE_S more for the body.  No deadline
@@ -42,7 +46,9 @@
 #define LOCAL_MAX 1024
 #define LOCAL_UNPRIVILEGED (LOCAL_MAX - 128)
 #define LOCAL_PER_UID 64
-#define PEER_PER_ADDRESS 16
+#define PEER_MAX 1024
+#define PEER_PER_ADDRESS 128 /* not yet authenticated; a real peer's burst of
+				claims fits, one address cannot take the port */
 #define HEADER_DEADLINE_S 10
 #define BODY_DEADLINE_S 60
 
@@ -142,14 +148,15 @@ agent_role agent_guard_local_role(agent *a, int fd, uid_t uid, gid_t gid)
 	return AGENT_ROLE_NONE;
 }
 
-/* Connections open with the same key, under srv->lock. */
+/* Connections open with the same key that count against its limit (peer
+ * API: not yet authenticated), under srv->lock. */
 static size_t count_key(const agent_server *srv, const char *key, size_t *unprivileged)
 {
 	size_t n = 0;
 
 	*unprivileged = 0;
 	for (const agent_conn *c = srv->conns; c; c = c->next) {
-		n += STREQ(c->key, key);
+		n += STREQ(c->key, key) && !c->peer[0];
 		*unprivileged += !c->privileged;
 	}
 	return n;
@@ -209,7 +216,7 @@ static const char *over_limit(agent_server *srv, agent_conn *c, char *buf, size_
 	size_t unpriv, same = count_key(srv, c->key, &unpriv);
 
 	if (srv->peer && same >= PEER_PER_ADDRESS)
-		snprintf(buf, size, "%s already has %zu connections open (limit %d per address)",
+		snprintf(buf, size, "%s already has %zu unauthenticated connections open (limit %d per address)",
 			 c->addr, same, PEER_PER_ADDRESS);
 	else if (!srv->peer && !c->privileged && same >= LOCAL_PER_UID)
 		snprintf(buf, size, "%s already has %zu connections open (limit %d per uid)", c->key,
@@ -266,14 +273,17 @@ static void conn_started(agent_server *srv, struct MHD_Connection *conn, void **
 	}
 	if (!why)
 		return;
-	if (*why) {
-		guard_warn(srv, "refused a connection: %s", why);
-		if (!srv->peer)
-			answer_busy(c->fd, why);
-	} else {
-		guard_warn(srv, "refused uid %u (%s): not root and not in socket_group or "
-			   "socket_read_group", (unsigned)c->uid, c->addr);
+	if (!*why) {
+		/* Read its request head (bounded by the deadline) and close without
+		 * an answer then, so the client sees a closed connection rather
+		 * than a failed connect. */
+		guard_warn(srv, "refused %s: not root and not in socket_group or socket_read_group",
+			   c->addr);
+		return;
 	}
+	guard_warn(srv, "refused a connection: %s", why);
+	if (!srv->peer)
+		answer_busy(c->fd, why);
 	shutdown(c->fd, SHUT_RDWR);
 }
 
@@ -386,5 +396,5 @@ void agent_guard_stop(agent_server *srv)
 
 unsigned agent_guard_max_connections(bool peer)
 {
-	return peer ? 256 : LOCAL_MAX;
+	return peer ? PEER_MAX : LOCAL_MAX;
 }

@@ -173,6 +173,7 @@ static void agent_stop(agent *a)
 	pthread_mutex_destroy(&a->lock);
 }
 
+#if VGM_TEST_HOOKS
 void agent_test_crash_point(agent *a, const char *point)
 {
 	if (!a->crash_at || !STREQ(a->crash_at, point))
@@ -180,6 +181,7 @@ void agent_test_crash_point(agent *a, const char *point)
 	log_warn("VGPUMIG_TEST_CRASH_AT=%s: killing myself here (test fault point)", point);
 	raise(SIGKILL);
 }
+#endif
 
 static int run_loop(agent *a, int sfd, int tfd)
 {
@@ -255,7 +257,9 @@ int main(int argc, char **argv)
 
 	if (parse_args(argc, argv, &config, &check) < 0)
 		return 2;
+#if VGM_TEST_HOOKS
 	a.crash_at = getenv("VGPUMIG_TEST_CRASH_AT");
+#endif
 	if (agent_config_load(config, &a.cfg, &err) < 0) {
 		fprintf(stderr, "%s\n", vgm_error_message(&err));
 		return 1;

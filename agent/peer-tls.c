@@ -283,10 +283,13 @@ static int verify_session(gnutls_session_t session)
 		why = verify_chain(c->srv, crts, n, buf, sizeof(buf));
 	if (!why)
 		why = identify_peer(c->srv->a, crts[0], name, sizeof(name));
-	if (why)
+	if (why) {
 		refuse(c, crts[0], why);
-	else
+	} else {
+		pthread_mutex_lock(&c->srv->lock); /* the guard counts by it */
 		snprintf(c->peer, sizeof(c->peer), "%s", name);
+		pthread_mutex_unlock(&c->srv->lock);
+	}
 	for (unsigned i = 0; i < n; i++)
 		if (crts[i])
 			gnutls_x509_crt_deinit(crts[i]);
