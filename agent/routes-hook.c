@@ -170,7 +170,7 @@ int route_hook_migrate_begin(agent_request *req)
 		return agent_reply_error(req, &err);
 	}
 	h.d = d;
-	if (agent_vgpus_incoming(d, agent_lab_mode(req->a), &h.v, &h.n) < 0)
+	if (agent_vgpus_incoming(d, req->a->host, agent_lab_mode(req->a), &h.v, &h.n) < 0)
 		return agent_reply_errorf(req, 500, "internal", "out of memory");
 	r = h.n == 0 ? reply_xml(req, req->body, req->body_len) : hook_with_vgpus(&h);
 	agent_vgpus_free(h.v, h.n);
