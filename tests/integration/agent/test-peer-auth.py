@@ -111,6 +111,14 @@ with Lab(names=("host-a", "host-b", "host-c")) as lab:
           "new connections get the rotated certificate, without a restart")
     check(refused(b, a.cert, a.key) is not None, "host-a is still answered after the rotation")
 
+    # --- how migrations travel, as `vgpumig host` shows it (local API only) ---
+    j = b.cli_json("host")
+    pa = (j.get("peers") or {}).get("host-a", {})
+    check(pa.get("migration") == "clear text" and pa.get("libvirt_uri", "").startswith("qemu+tcp://"),
+          f"vgpumig host shows that migrations to host-a are clear text, as its config says ({pa})")
+    r = b.peer("GET", "/v1/host", as_host=a)
+    check(r.status == 200 and "peers" not in (r.json() or {}), "a peer does not learn this host's other peers")
+
     # --- claims belong to the peer that made them ---
     ua, uc = str(uuid.uuid4()), str(uuid.uuid4())
     r = b.peer("POST", "/v1/claims", claim_body("auth-a", "host-a", [device(ua)]), as_host=a)
