@@ -270,7 +270,11 @@ _printf_(2, 0) static void mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(line);
 	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		line[--n] = '\0';
-	log_debug("microhttpd: %s", line);
+	/* its own connection limit (the guard keeps room below it): a warning */
+	if (strcasestr(line, "connection limit"))
+		log_warn("microhttpd: %s", line);
+	else
+		log_debug("microhttpd: %s", line);
 }
 
 /* Mode and group of the socket file: see the file head for why 0666. */
