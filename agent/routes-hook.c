@@ -186,14 +186,16 @@ static bool op_is(const vgm_wire_hook_event *e, const char *op, const char *sub)
 
 /* "started begin": the domain's QEMU runs here now (incoming or fresh):
  * a held claim for it becomes an assignment. */
-static const char *event_started(agent *a, const vgm_wire_hook_event *e, vgm_error *err)
+static const char *event_started(agent *a, const vgm_wire_hook_event *e, const char *actor,
+				 vgm_error *err)
 {
 	_cleanup_(vgm_claim_freep) vgm_claim *c = NULL;
+	vgm_claim_caller who = { .actor = actor };
 	int r = vgm_claims_find_by_domain(a->store, e->domain_uuid, &c, err);
 
 	if (r == -ENOENT)
 		return "none";
-	if (r < 0 || vgm_claims_commit(a->store, a->host, c->claim_id, err) < 0)
+	if (r < 0 || vgm_claims_commit_as(a->store, a->host, c->claim_id, &who, err) < 0)
 		return NULL;
 	log_info("hook: domain %s started here: claim %s committed", e->domain_name, c->claim_id);
 	agent_metrics_migration(a->metrics, "incoming_committed");
@@ -204,9 +206,11 @@ static const char *event_started(agent *a, const vgm_wire_hook_event *e, vgm_err
  * migration that failed) is released now; assignments are released once
  * the domain has left (checked against libvirt by housekeeping, or at once
  * when the agent runs without libvirt). */
-static const char *event_stopped(agent *a, const vgm_wire_hook_event *e, vgm_error *err)
+static const char *event_stopped(agent *a, const vgm_wire_hook_event *e, const char *actor,
+				 vgm_error *err)
 {
 	_cleanup_(vgm_claim_freep) vgm_claim *c = NULL;
+	vgm_claim_caller who = { .actor = actor };
 	size_t n = 0;
 	int r = vgm_claims_find_by_domain(a->store, e->domain_uuid, &c, err);
 
@@ -214,7 +218,7 @@ static const char *event_stopped(agent *a, const vgm_wire_hook_event *e, vgm_err
 		return NULL;
 	vgm_error_clear(err);
 	if (c) {
-		if (vgm_claims_release(a->store, a->host, c->claim_id, err) < 0)
+		if (vgm_claims_release_as(a->store, a->host, c->claim_id, &who, err) < 0)
 			return NULL;
 		log_info("hook: domain %s stopped before its claim %s was committed: released",
 			 e->domain_name, c->claim_id);
@@ -246,8 +250,8 @@ int route_hook_event(agent_request *req)
 		if (!e->domain_uuid)
 			return agent_reply_errorf(req, 400, "invalid_request",
 						  "field 'domain_uuid' is needed for '%s %s'", e->op, e->sub_op);
-		action = op_is(e, "started", "begin") ? event_started(req->a, e, &err) :
-							event_stopped(req->a, e, &err);
+		action = op_is(e, "started", "begin") ? event_started(req->a, e, req->actor, &err) :
+							event_stopped(req->a, e, req->actor, &err);
 	}
 	if (!action)
 		return agent_reply_error(req, &err);
