@@ -19,13 +19,6 @@
 
 #include "store-internal.h"
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void store_inventory_drop(vgm_store *s)
 {
 	if (s->inv)
@@ -40,7 +33,7 @@ int store_inventory_get(vgm_store *s, vgm_host *h, bool fresh, const vgm_invento
 	if (loaded)
 		*loaded = false;
 	bool valid = s->inv && s->inv_host == h && s->inventory_ttl_ms > 0 &&
-		     mono_ms() - s->inv_loaded_ms < s->inventory_ttl_ms;
+		     store_mono_ms() - s->inv_loaded_ms < s->inventory_ttl_ms;
 	if (!fresh && valid) {
 		*out = s->inv;
 		return 0;
@@ -52,7 +45,7 @@ int store_inventory_get(vgm_store *s, vgm_host *h, bool fresh, const vgm_invento
 		return r;
 	s->inv = inv;
 	s->inv_host = h;
-	s->inv_loaded_ms = mono_ms();
+	s->inv_loaded_ms = store_mono_ms();
 	*out = inv;
 	if (loaded)
 		*loaded = true;
