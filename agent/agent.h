@@ -23,6 +23,7 @@
 
 #include "compat/nvml.h"
 #include "config.h"
+#include "vgm-config.h"
 #include "device/device.h"
 #include "store/store.h"
 #include "util/error.h"
@@ -88,8 +89,18 @@ void agent_log(int level, const char *fmt, ...) _printf_(2, 3);
 #define log_debug(...) agent_log(LOG_DEBUG_, __VA_ARGS__)
 
 /* Test-only fault injection: SIGKILL ourselves when point is the one named
- * in VGPUMIG_TEST_CRASH_AT (crash-safety tests); a no-op otherwise. */
+ * in VGPUMIG_TEST_CRASH_AT (crash-safety tests); a no-op otherwise.  Built
+ * only with -Dtest_hooks (on for test builds): production binaries neither
+ * read the variable nor contain the code. */
+#if VGM_TEST_HOOKS
 void agent_test_crash_point(agent *a, const char *point);
+#else
+static inline void agent_test_crash_point(agent *a, const char *point)
+{
+	(void)a;
+	(void)point;
+}
+#endif
 
 /* Ask the main thread to refresh the in-use view from libvirt now and wait
  * for it, at most timeout_ms.  0 when a sync that started after the call
@@ -106,6 +117,9 @@ char *agent_host_name(agent *a); /* malloc'd */
 /* ---- HTTP servers (http.c) ---- */
 int agent_http_start(agent *a, vgm_error *err);
 void agent_http_stop(agent *a);
+/* Main thread, after a reload swapped a->cfg: TLS credentials for new
+ * connections, the socket's mode and group re-applied. */
+void agent_http_reload(agent *a);
 
 /* ---- housekeeping (housekeeping.c), main thread ---- */
 void agent_housekeeping(agent *a);

@@ -34,6 +34,7 @@ typedef struct parse_state {
 static const char *const main_keys[] = {
 	"host_name", "state_dir", "sysfs_root", "socket", "listen", "tls_cert", "tls_key", "tls_ca",
 	"lease_seconds", "libvirt_uri", "socket_group", "log_level", "lab_mode", "remove_released",
+	"tls_crl", "socket_read_group", "migration_tls",
 };
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
@@ -56,12 +57,15 @@ void agent_config_free(agent_config *c)
 	free(c->tls_cert);
 	free(c->tls_key);
 	free(c->tls_ca);
+	free(c->tls_crl);
 	free(c->libvirt_uri);
 	free(c->socket_group);
+	free(c->socket_read_group);
 	for (size_t i = 0; i < c->n_peers; i++) {
 		free(c->peers[i].name);
 		free(c->peers[i].address);
 		free(c->peers[i].libvirt_uri);
+		free(c->peers[i].tls_name);
 	}
 	free(c->peers);
 	free(c);
@@ -153,6 +157,8 @@ static char **main_slot(agent_config *c, const char *key)
 	if (STREQ(key, "tls_cert")) return &c->tls_cert;
 	if (STREQ(key, "tls_key")) return &c->tls_key;
 	if (STREQ(key, "tls_ca")) return &c->tls_ca;
+	if (STREQ(key, "tls_crl")) return &c->tls_crl;
+	if (STREQ(key, "socket_read_group")) return &c->socket_read_group;
 	if (STREQ(key, "libvirt_uri")) return &c->libvirt_uri;
 	if (STREQ(key, "socket_group")) return &c->socket_group;
 	return NULL;
@@ -181,8 +187,12 @@ static int set_main_key(parse_state *st, const char *key, const char *val, vgm_e
 	if (STREQ(key, "lease_seconds")) {
 		if (parse_uint(val, 1, 86400, &c->lease_seconds) < 0)
 			return perr(st, st->line, err, "lease_seconds '%s' must be a number from 1 to 86400", val);
-	} else if (STREQ(key, "lab_mode") || STREQ(key, "remove_released")) {
-		if (parse_bool(val, STREQ(key, "lab_mode") ? &c->lab_mode : &c->remove_released) < 0)
+	} else if (STREQ(key, "lab_mode") || STREQ(key, "remove_released") ||
+		   STREQ(key, "migration_tls")) {
+		bool *b = STREQ(key, "lab_mode") ? &c->lab_mode :
+			  STREQ(key, "migration_tls") ? &c->migration_tls : &c->remove_released;
+
+		if (parse_bool(val, b) < 0)
 			return perr(st, st->line, err, "%s '%s' must be true or false", key, val);
 	} else if (STREQ(key, "log_level")) {
 		for (level = 0; level < (int)ARRAY_SIZE(level_names); level++)
@@ -195,20 +205,70 @@ static int set_main_key(parse_state *st, const char *key, const char *val, vgm_e
 	return 0;
 }
 
+/* "sha256:AB:CD:..." or 64 hex digits, colons optional. */
+static int parse_fingerprint(const char *v, unsigned char out[32])
+{
+	size_t n = 0;
+
+	if (strncasecmp(v, "sha256:", 7) == 0)
+		v += 7;
+	while (*v) {
+		unsigned hi, lo;
+
+		if (*v == ':') {
+			v++;
+			continue;
+		}
+		if (n == 32 || !isxdigit((unsigned char)v[0]) || !isxdigit((unsigned char)v[1]))
+			return -EINVAL;
+		hi = (unsigned)(isdigit((unsigned char)v[0]) ? v[0] - '0' : (tolower(v[0]) - 'a' + 10));
+		lo = (unsigned)(isdigit((unsigned char)v[1]) ? v[1] - '0' : (tolower(v[1]) - 'a' + 10));
+		out[n++] = (unsigned char)(hi << 4 | lo);
+		v += 2;
+	}
+	return n == 32 ? 0 : -EINVAL;
+}
+
+/* One key of a [peer NAME] section (also the unit a peers.d/ file would
+ * reuse): every peer key is parsed and checked here. */
 static int set_peer_key(parse_state *st, const char *key, const char *val, vgm_error *err)
 {
-	char **slot = STREQ(key, "address") ? &st->peer->address :
-		      STREQ(key, "libvirt_uri") ? &st->peer->libvirt_uri : NULL;
+	agent_peer *p = st->peer;
+	char **slot = STREQ(key, "address") ? &p->address :
+		      STREQ(key, "libvirt_uri") ? &p->libvirt_uri :
+		      STREQ(key, "tls_name") ? &p->tls_name : NULL;
 	_cleanup_free_ char *host = NULL;
 	unsigned port;
+	bool b;
 
+	if (STREQ(key, "tls_fingerprint")) {
+		if (p->has_fingerprint)
+			return perr(st, st->line, err, "key '%s' is already set in [peer %s]", key, p->name);
+		if (parse_fingerprint(val, p->fingerprint) < 0)
+			return perr(st, st->line, err,
+				    "tls_fingerprint '%s' must be a SHA-256 fingerprint (64 hex digits, "
+				    "e.g. from 'certtool --fingerprint --hash=sha256')", val);
+		p->has_fingerprint = true;
+		return 0;
+	}
+	if (STREQ(key, "migration_tls")) {
+		if (p->migration_tls >= 0)
+			return perr(st, st->line, err, "key '%s' is already set in [peer %s]", key, p->name);
+		if (parse_bool(val, &b) < 0)
+			return perr(st, st->line, err, "migration_tls '%s' must be true or false", val);
+		p->migration_tls = b;
+		return 0;
+	}
 	if (!slot)
-		return perr(st, st->line, err, "unknown key '%s' in [peer %s] (known: address, libvirt_uri)",
-			    key, st->peer->name);
+		return perr(st, st->line, err,
+			    "unknown key '%s' in [peer %s] (known: address, libvirt_uri, tls_name, "
+			    "tls_fingerprint, migration_tls)", key, p->name);
 	if (*slot)
-		return perr(st, st->line, err, "key '%s' is already set in [peer %s]", key, st->peer->name);
+		return perr(st, st->line, err, "key '%s' is already set in [peer %s]", key, p->name);
 	if (STREQ(key, "address") && agent_split_hostport(val, &host, &port) < 0)
 		return perr(st, st->line, err, "address '%s' must be HOST:PORT", val);
+	if (STREQ(key, "tls_name") && (!vgm_name_valid(val) || strlen(val) > 253))
+		return perr(st, st->line, err, "tls_name '%s' may only use letters, digits and _.:-", val);
 	*slot = strdup(val);
 	return *slot ? 0 : -ENOMEM;
 }
@@ -240,6 +300,7 @@ static int open_section(parse_state *st, char *s, vgm_error *err)
 	memset(p, 0, sizeof(*p));
 	p->name = strdup(name);
 	p->line = st->line;
+	p->migration_tls = -1;
 	st->peer = p;
 	return p->name ? 0 : -ENOMEM;
 }
@@ -310,6 +371,14 @@ static int apply_defaults(agent_config *c)
 		free(c->socket_group);
 		c->socket_group = NULL;
 	}
+	if (c->socket_read_group && !*c->socket_read_group) {
+		free(c->socket_read_group);
+		c->socket_read_group = NULL;
+	}
+	if (c->tls_crl && !*c->tls_crl) {
+		free(c->tls_crl);
+		c->tls_crl = NULL;
+	}
 	return 0;
 }
 
@@ -320,6 +389,34 @@ static int check_file(parse_state *st, const char *key, const char *path, vgm_er
 			    "listen is set, so %s is needed (or leave listen empty to turn the peer API off)", key);
 	if (access(path, R_OK) < 0)
 		return perr(st, key_line(st, key), err, "%s '%s' cannot be read: %s", key, path, strerror(errno));
+	return 0;
+}
+
+static int group_gid(parse_state *st, const char *key, const char *name, gid_t *gid, vgm_error *err)
+{
+	struct group *g;
+
+	if (!name)
+		return 0;
+	g = getgrnam(name);
+	if (!g)
+		return perr(st, key_line(st, key), err, "%s '%s' does not exist", key, name);
+	*gid = g->gr_gid;
+	return 0;
+}
+
+/* Clear text is allowed only when the config says so: a qemu+tcp:// peer
+ * (libvirt's unencrypted, unauthenticated transport) needs migration_tls = no. */
+static int check_peer(parse_state *st, const agent_peer *p, vgm_error *err)
+{
+	if (!p->address)
+		return perr(st, p->line, err, "[peer %s] has no address (add address = HOST:PORT)", p->name);
+	if (agent_peer_migration_tls(st->c, p) && p->libvirt_uri &&
+	    strncmp(p->libvirt_uri, "qemu+tcp://", 11) == 0)
+		return perr(st, p->line, err,
+			    "[peer %s] libvirt_uri '%s' is clear text while migration_tls is on; use "
+			    "qemu+tls:// or say 'migration_tls = no' for this peer", p->name,
+			    p->libvirt_uri);
 	return 0;
 }
 
@@ -341,23 +438,20 @@ static int check_config(parse_state *st, vgm_error *err)
 		    (r = check_file(st, "tls_ca", c->tls_ca, err)) < 0)
 			return r;
 	}
-	if (c->socket_group) {
-		struct group *g = getgrnam(c->socket_group);
-
-		if (!g)
-			return perr(st, key_line(st, "socket_group"), err, "socket_group '%s' does not exist",
-				    c->socket_group);
-		c->socket_gid = g->gr_gid;
-	}
+	if ((r = group_gid(st, "socket_group", c->socket_group, &c->socket_gid, err)) < 0 ||
+	    (r = group_gid(st, "socket_read_group", c->socket_read_group, &c->socket_read_gid, err)) < 0)
+		return r;
+	if (c->listen && c->tls_crl && access(c->tls_crl, R_OK) < 0)
+		return perr(st, key_line(st, "tls_crl"), err, "tls_crl '%s' cannot be read: %s",
+			    c->tls_crl, strerror(errno));
 	if (c->socket[0] != '/' || c->state_dir[0] != '/')
 		return perr(st, key_line(st, c->socket[0] != '/' ? "socket" : "state_dir"), err,
 			    "socket and state_dir must be absolute paths");
 	if (strlen(c->socket) >= 108)
 		return perr(st, key_line(st, "socket"), err, "socket path is longer than 107 bytes");
 	for (size_t i = 0; i < c->n_peers; i++)
-		if (!c->peers[i].address)
-			return perr(st, c->peers[i].line, err, "[peer %s] has no address (add address = HOST:PORT)",
-				    c->peers[i].name);
+		if ((r = check_peer(st, &c->peers[i], err)) < 0)
+			return r;
 	return 0;
 }
 
@@ -377,10 +471,9 @@ static int parse_text(parse_state *st, char *text, vgm_error *err)
 	return 0;
 }
 
-int agent_config_load(const char *path, agent_config **out, vgm_error *err)
+int agent_config_parse(const char *path, char *text, agent_config **out, vgm_error *err)
 {
 	_cleanup_(agent_config_freep) agent_config *c = calloc(1, sizeof(*c));
-	_cleanup_free_ char *text = NULL;
 	parse_state st = { .c = c, .path = path };
 	int r;
 
@@ -390,9 +483,7 @@ int agent_config_load(const char *path, agent_config **out, vgm_error *err)
 	c->lease_seconds = 300;
 	c->log_level = LOG_INFO_;
 	c->remove_released = true;
-	if ((r = vgm_read_file(path, MAX_CONFIG, &text, NULL)) < 0)
-		return vgm_error_setr(err, -r, "invalid_config", "%s:0: cannot read the config: %s", path,
-				      strerror(-r));
+	c->migration_tls = true;
 	if ((r = parse_text(&st, text, err)) < 0)
 		return r;
 	if ((c->path = strdup(path)) == NULL || apply_defaults(c) < 0)
@@ -401,6 +492,18 @@ int agent_config_load(const char *path, agent_config **out, vgm_error *err)
 		return r;
 	*out = TAKE_PTR(c);
 	return 0;
+}
+
+int agent_config_load(const char *path, agent_config **out, vgm_error *err)
+{
+	_cleanup_free_ char *text = NULL;
+	int r;
+
+	*out = NULL;
+	if ((r = vgm_read_file(path, MAX_CONFIG, &text, NULL)) < 0)
+		return vgm_error_setr(err, -r, "invalid_config", "%s:0: cannot read the config: %s", path,
+				      strerror(-r));
+	return agent_config_parse(path, text, out, err);
 }
 
 const agent_peer *agent_config_find_peer(const agent_config *c, const char *name)
@@ -414,4 +517,21 @@ const agent_peer *agent_config_find_peer(const agent_config *c, const char *name
 bool agent_config_no_libvirt(const agent_config *c)
 {
 	return STREQ(c->libvirt_uri, "none");
+}
+
+bool agent_peer_migration_tls(const agent_config *c, const agent_peer *p)
+{
+	return p->migration_tls >= 0 ? p->migration_tls != 0 : c->migration_tls;
+}
+
+char *agent_peer_libvirt_uri(const agent_config *c, const agent_peer *p)
+{
+	char *uri = NULL;
+
+	if (p->libvirt_uri)
+		return strdup(p->libvirt_uri);
+	if (asprintf(&uri, "qemu+%s://%s/system", agent_peer_migration_tls(c, p) ? "tls" : "tcp",
+		     p->name) < 0)
+		return NULL;
+	return uri;
 }

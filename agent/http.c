@@ -1,46 +1,41 @@
-/* http.c: the agent's two HTTP servers (libmicrohttpd).
+/* http.c: the agent's two HTTP servers (libmicrohttpd) and the request
+ * flow from first byte to handler.
  *
- *   local  HTTP/1.1 on the unix socket (mode 0660, group socket_group);
- *          the caller's uid is read with SO_PEERCRED on every request: root,
- *          the agent's own uid or members of socket_group; anyone else gets
- *          the connection closed with no answer.  Group membership is the
- *          caller's primary and supplementary groups (SO_PEERGROUPS) or the
- *          user database.
- *   peer   HTTPS on `listen` with mutual TLS: the client must present a
- *          certificate that verifies against tls_ca, else the connection is
- *          closed with no answer.  Only routes marked .peer exist there.
+ *   local  HTTP/1.1 on the unix socket (mode 0660, group socket_group; 0666
+ *          when socket_read_group is set, since the file can carry only one
+ *          group: the uid check below is the gate either way).  The
+ *          caller's uid is read with SO_PEERCRED when it connects
+ *          (http-guard.c): root, the agent's own uid and members of
+ *          socket_group are admins; members of socket_read_group may call
+ *          the routes marked .read and get 403 elsewhere; anyone else has
+ *          the connection closed with no answer.
+ *   peer   HTTPS on `listen` with mutual TLS (peer-tls.c): the handshake
+ *          fails unless the client's certificate proves one [peer NAME];
+ *          requests carry that name.  Only routes marked .peer exist there.
  *
- * Both use a thread per connection, so a slow claim never blocks a hook.
- * A body is read into memory up to the route's limit; beyond it the request
- * gets 413 before any handler runs, so nothing changes. */
-#include <arpa/inet.h>
+ * Both use a thread per connection, so a slow claim never blocks a hook;
+ * http-guard.c bounds how many connections each source may hold and for how
+ * long.  A body is read into memory up to the route's limit; beyond it the
+ * request gets 413 before any handler runs, so nothing changes.
+ *
+ * SIGHUP (agent_http_reload): new TLS credentials for new handshakes, and
+ * the socket's group and mode re-applied. */
 #include <errno.h>
-#include <grp.h>
-#include <netdb.h>
-#include <pwd.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 
-#include <gnutls/gnutls.h>
 #include <microhttpd.h>
+#include <netdb.h>
 
+#include "http-internal.h"
 #include "metrics.h"
-#include "routes.h"
 #include "util/fs.h"
 
-#define MAX_CONNECTIONS 1024
-#define CONNECTION_TIMEOUT_S 60
+#define CONNECTION_IDLE_S 30
 #define DISCARD_LIMIT (256ull << 20) /* declared bodies above this: 413 unread */
-
-struct agent_server {
-	agent *a;
-	bool peer;
-	struct MHD_Daemon *mhd;
-	char *cert, *key, *ca; /* PEM, kept alive while the daemon runs */
-};
 
 static double now_monotonic(void)
 {
@@ -48,90 +43,6 @@ static double now_monotonic(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static bool uid_in_group(uid_t uid, gid_t gid)
-{
-	struct passwd pw, *res = NULL;
-	char buf[4096];
-	gid_t groups[256];
-	int n = ARRAY_SIZE(groups);
-
-	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) != 0 || !res)
-		return false;
-	if (pw.pw_gid == gid)
-		return true;
-	if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
-		return false;
-	for (int i = 0; i < n; i++)
-		if (groups[i] == gid)
-			return true;
-	return false;
-}
-
-/* The caller process's supplementary groups (SO_PEERGROUPS, Linux 4.13+):
- * counts a group granted by newgrp/setpriv that /etc/group does not list. */
-static bool peer_has_group(int fd, gid_t gid)
-{
-	gid_t groups[256];
-	socklen_t len = sizeof(groups);
-
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
-		return false;
-	for (size_t i = 0; i < len / sizeof(gid_t); i++)
-		if (groups[i] == gid)
-			return true;
-	return false;
-}
-
-static bool local_caller_allowed(agent *a, struct MHD_Connection *conn)
-{
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	struct ucred uc;
-	socklen_t len = sizeof(uc);
-	bool has_group;
-	gid_t gid;
-
-	if (!ci || getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0)
-		return false;
-	if (uc.uid == 0 || uc.uid == geteuid())
-		return true;
-	pthread_mutex_lock(&a->lock);
-	has_group = a->cfg->socket_group != NULL;
-	gid = a->cfg->socket_gid;
-	pthread_mutex_unlock(&a->lock);
-	if (has_group && (uc.gid == gid || peer_has_group(ci->connect_fd, gid) ||
-			  uid_in_group(uc.uid, gid)))
-		return true;
-	log_warn("local API: refused uid %u (pid %d): not root and not in socket_group",
-		 (unsigned)uc.uid, (int)uc.pid);
-	return false;
-}
-
-static bool peer_cert_valid(struct MHD_Connection *conn)
-{
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-	const union MHD_ConnectionInfo *ai =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	unsigned status = 0;
-	int r;
-	char host[INET6_ADDRSTRLEN] = "?";
-
-	if (!ci || !ci->tls_session)
-		return false;
-	r = gnutls_certificate_verify_peers2((gnutls_session_t)ci->tls_session, &status);
-	if (r == 0 && status == 0)
-		return true;
-	if (ai && ai->client_addr)
-		getnameinfo(ai->client_addr,
-			    ai->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
-								     sizeof(struct sockaddr_in),
-			    host, sizeof(host), NULL, 0, NI_NUMERICHOST);
-	log_warn("peer API: refused %s: %s", host,
-		 r < 0 ? gnutls_strerror(r) : "client certificate not signed by tls_ca (or expired)");
-	return false;
 }
 
 static bool content_type_ok(agent_request *req)
@@ -152,14 +63,40 @@ static bool content_type_ok(agent_request *req)
 	return n >= 4 && strncasecmp(ct + n - 4, "/xml", 4) == 0 && strstr(want, "/xml");
 }
 
+static bool role_allows(agent_request *req)
+{
+	_cleanup_free_ char *admin = NULL;
+
+	if (req->role != AGENT_ROLE_READ || req->route->read)
+		return true;
+	pthread_mutex_lock(&req->a->lock);
+	admin = req->a->cfg->socket_group ? strdup(req->a->cfg->socket_group) : NULL;
+	pthread_mutex_unlock(&req->a->lock);
+	log_warn("local API: refused %s %s to %s: read-only role (socket_read_group)", req->method,
+		 req->url, req->actor);
+	agent_reply_errorf(req, 403, "forbidden",
+			   "%s is in the agent's read-only group; %s %s changes state and needs root%s%s",
+			   req->actor, req->method, req->url, admin ? " or group " : "",
+			   admin ? admin : "");
+	return false;
+}
+
 static void dispatch(agent_request *req)
 {
+	agent_conn *c = agent_guard_conn(req->conn);
+
 	if (req->body_too_large) {
+		log_warn("%s %s from %s: body over the route's limit of %zu KiB refused",
+			 req->method, req->url, req->actor, req->body_limit >> 10);
 		agent_reply_errorf(req, 413, "payload_too_large",
-				   "request body is larger than %zu MiB; nothing was changed",
-				   req->body_limit >> 20);
+				   "request body is larger than %zu KiB, the limit of %s %s; nothing was changed",
+				   req->body_limit >> 10, req->method, req->route->pattern);
 		return;
 	}
+	if (!role_allows(req))
+		return;
+	if (c)
+		agent_guard_set_deadline(c, 0, "a reply"); /* handlers may take their time */
 	if (!content_type_ok(req)) {
 		agent_reply_errorf(req, 415, "unsupported_media_type", "send the body as Content-Type: %s",
 				   req->route->content_type ? req->route->content_type : "application/json");
@@ -209,15 +146,32 @@ static bool declared_too_large(agent_request *req)
 	return errno == 0 && end != cl && n > DISCARD_LIMIT;
 }
 
+/* Who asked, from the connection the guard described. */
+static bool request_caller(agent_request *req, const agent_conn *c)
+{
+	if (!c)
+		return false;
+	if (req->peer_api) {
+		if (!c->peer[0])
+			return false; /* the handshake verifies; this is belt and braces */
+		req->role = AGENT_ROLE_PEER;
+		req->peer_name = c->peer;
+		snprintf(req->actor, sizeof(req->actor), "peer %s", c->peer);
+		return true;
+	}
+	req->role = c->role;
+	snprintf(req->actor, sizeof(req->actor), "uid %u", (unsigned)c->uid);
+	return c->role != AGENT_ROLE_NONE;
+}
+
 /* First call for a request: authorise, route, set the body limit. */
 static agent_request *request_begin(struct agent_server *srv, struct MHD_Connection *conn,
 				    const char *url, const char *method)
 {
+	agent_conn *c = agent_guard_conn(conn);
 	agent_request *req;
 	bool other = false;
 
-	if (srv->peer ? !peer_cert_valid(conn) : !local_caller_allowed(srv->a, conn))
-		return NULL;
 	req = calloc(1, sizeof(*req));
 	if (!req)
 		return NULL;
@@ -226,6 +180,11 @@ static agent_request *request_begin(struct agent_server *srv, struct MHD_Connect
 	req->method = method;
 	req->url = url;
 	req->peer_api = srv->peer;
+	if (!request_caller(req, c)) {
+		free(req);
+		return NULL;
+	}
+	agent_guard_set_deadline(c, agent_guard_body_deadline(), "complete request body");
 	req->started = now_monotonic();
 	req->route = agent_route_match(method, url, srv->peer, req, &other);
 	req->body_limit = req->route && req->route->max_body ? req->route->max_body : AGENT_MAX_JSON;
@@ -285,6 +244,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
 	struct agent_server *srv = cls;
 	agent_request *req = *con_cls;
+	agent_conn *c;
 
 	if (!req)
 		return;
@@ -297,6 +257,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	free(req->body);
 	free(req);
 	*con_cls = NULL;
+	if ((c = agent_guard_conn(conn)))
+		agent_guard_set_deadline(c, agent_guard_header_deadline(), "next request head");
 }
 
 _printf_(2, 0) static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -308,7 +270,23 @@ _printf_(2, 0) static void mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(line);
 	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		line[--n] = '\0';
-	log_debug("microhttpd: %s", line);
+	/* its own connection limit (the guard keeps room below it): a warning */
+	if (strcasestr(line, "connection limit"))
+		log_warn("microhttpd: %s", line);
+	else
+		log_debug("microhttpd: %s", line);
+}
+
+/* Mode and group of the socket file: see the file head for why 0666. */
+static int socket_apply_access(const agent_config *c, vgm_error *err)
+{
+	mode_t mode = c->socket_read_group ? 0666 : 0660;
+
+	if (chmod(c->socket, mode) < 0 ||
+	    chown(c->socket, (uid_t)-1, c->socket_group ? c->socket_gid : getegid()) < 0)
+		return vgm_error_set(err, errno, "cannot set mode/group of %s: %s", c->socket,
+				     strerror(errno));
+	return 0;
 }
 
 static int local_socket_open(const agent_config *c, vgm_error *err)
@@ -317,6 +295,7 @@ static int local_socket_open(const agent_config *c, vgm_error *err)
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *dir = strdup(c->socket);
 	char *slash;
+	int r;
 
 	if (!dir)
 		return vgm_error_set(err, ENOMEM, "out of memory");
@@ -334,10 +313,8 @@ static int local_socket_open(const agent_config *c, vgm_error *err)
 		return vgm_error_set(err, errno, "cannot remove stale %s: %s", c->socket, strerror(errno));
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return vgm_error_set(err, errno, "cannot bind %s: %s", c->socket, strerror(errno));
-	if (chmod(c->socket, 0660) < 0 ||
-	    (c->socket_group && chown(c->socket, (uid_t)-1, c->socket_gid) < 0))
-		return vgm_error_set(err, errno, "cannot set mode/group of %s: %s", c->socket,
-				     strerror(errno));
+	if ((r = socket_apply_access(c, err)) < 0)
+		return r;
 	if (listen(fd, 256) < 0)
 		return vgm_error_set(err, errno, "cannot listen on %s: %s", c->socket, strerror(errno));
 	return TAKE_FD(fd);
@@ -379,20 +356,22 @@ static struct MHD_Daemon *mhd_start(struct agent_server *srv, int fd, vgm_error 
 		d = MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL, on_request, srv,
 				     MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				     MHD_OPTION_LISTEN_SOCKET, fd,
-				     MHD_OPTION_HTTPS_MEM_CERT, srv->cert,
-				     MHD_OPTION_HTTPS_MEM_KEY, srv->key,
-				     MHD_OPTION_HTTPS_MEM_TRUST, srv->ca,
+				     MHD_OPTION_HTTPS_CERT_CALLBACK, agent_tls_retrieve,
+				     MHD_OPTION_HTTPS_MEM_TRUST, srv->ca_pem,
+				     MHD_OPTION_HTTPS_PRIORITIES, agent_tls_priorities,
+				     MHD_OPTION_NOTIFY_CONNECTION, agent_guard_notify, srv,
 				     MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-				     MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
-				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
+				     MHD_OPTION_CONNECTION_LIMIT, agent_guard_max_connections(true),
+				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_IDLE_S,
 				     MHD_OPTION_END);
 	else
 		d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
 				     MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				     MHD_OPTION_LISTEN_SOCKET, fd,
+				     MHD_OPTION_NOTIFY_CONNECTION, agent_guard_notify, srv,
 				     MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-				     MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
-				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
+				     MHD_OPTION_CONNECTION_LIMIT, agent_guard_max_connections(false),
+				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_IDLE_S,
 				     MHD_OPTION_END);
 	if (!d)
 		vgm_error_set(err, EIO, "cannot start the %s API server (libmicrohttpd refused; run with log_level=debug)",
@@ -400,47 +379,79 @@ static struct MHD_Daemon *mhd_start(struct agent_server *srv, int fd, vgm_error 
 	return d;
 }
 
+static struct agent_server *server_new(agent *a, bool peer)
+{
+	struct agent_server *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->a = a;
+	s->peer = peer;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->warn_lock, NULL);
+	pthread_cond_init(&s->wake, NULL);
+	return s;
+}
+
 static void server_free(struct agent_server *s)
 {
 	if (!s)
 		return;
 	if (s->mhd)
-		MHD_stop_daemon(s->mhd);
-	free(s->cert);
-	free(s->key);
-	free(s->ca);
+		MHD_stop_daemon(s->mhd); /* every connection closed: no conn left */
+	agent_guard_stop(s);
+	agent_tls_free(s->tls);
+	for (size_t i = 0; i < s->n_old_tls; i++)
+		agent_tls_free(s->old_tls[i]);
+	free(s->old_tls);
+	free(s->ca_pem);
+	pthread_cond_destroy(&s->wake);
+	pthread_mutex_destroy(&s->warn_lock);
+	pthread_mutex_destroy(&s->lock);
 	free(s);
+}
+
+/* Start srv on fd (taken over on success): watchdog first, so no
+ * connection ever runs without its deadline. */
+static int server_run(struct agent_server *srv, int fd, vgm_error *err)
+{
+	int r = agent_guard_start(srv, err);
+
+	if (r < 0)
+		return r;
+	srv->mhd = mhd_start(srv, fd, err);
+	return srv->mhd ? 0 : -EIO;
 }
 
 static int peer_start(agent *a, const agent_config *c, vgm_error *err)
 {
-	struct agent_server *srv = calloc(1, sizeof(*srv));
+	struct agent_server *srv = server_new(a, true);
+	agent_tls *t = NULL;
 	int fd, r;
 
 	if (!srv)
 		return vgm_error_set(err, ENOMEM, "out of memory");
-	srv->a = a;
-	srv->peer = true;
-	if ((r = vgm_read_file(c->tls_cert, 1u << 20, &srv->cert, NULL)) < 0 ||
-	    (r = vgm_read_file(c->tls_key, 1u << 20, &srv->key, NULL)) < 0 ||
-	    (r = vgm_read_file(c->tls_ca, 1u << 20, &srv->ca, NULL)) < 0) {
+	if ((r = agent_tls_load(c, &t, err)) < 0 ||
+	    (r = vgm_read_file(c->tls_ca, 1u << 20, &srv->ca_pem, NULL)) < 0) {
+		agent_tls_free(t);
 		server_free(srv);
-		return vgm_error_set(err, -r, "cannot read the TLS files (%s, %s, %s): %s", c->tls_cert,
-				     c->tls_key, c->tls_ca, strerror(-r));
+		return r == -ENOENT || r == -EACCES ?
+			vgm_error_set(err, -r, "cannot read tls_ca %s: %s", c->tls_ca, strerror(-r)) : r;
 	}
+	agent_tls_install(srv, t);
 	fd = tcp_socket_open(c->listen, err);
 	if (fd < 0) {
 		server_free(srv);
 		return fd;
 	}
-	srv->mhd = mhd_start(srv, fd, err);
-	if (!srv->mhd) {
+	if ((r = server_run(srv, fd, err)) < 0) {
 		close(fd);
 		server_free(srv);
-		return -EIO;
+		return r;
 	}
 	a->peer = srv;
-	log_info("peer API (mutual TLS) on %s", c->listen);
+	log_info("peer API (mutual TLS 1.2+, %zu peer(s)%s) on %s", c->n_peers,
+		 c->tls_crl ? ", CRL checked" : "", c->listen);
 	return 0;
 }
 
@@ -448,22 +459,20 @@ int agent_http_start(agent *a, vgm_error *err)
 {
 	const agent_config *c = a->cfg; /* main thread, before any handler runs */
 	struct agent_server *srv;
-	int fd;
+	int fd, r;
 
 	fd = local_socket_open(c, err);
 	if (fd < 0)
 		return fd;
-	srv = calloc(1, sizeof(*srv));
+	srv = server_new(a, false);
 	if (!srv) {
 		close(fd);
 		return vgm_error_set(err, ENOMEM, "out of memory");
 	}
-	srv->a = a;
-	srv->mhd = mhd_start(srv, fd, err);
-	if (!srv->mhd) {
+	if ((r = server_run(srv, fd, err)) < 0) {
 		close(fd);
-		free(srv);
-		return -EIO;
+		server_free(srv);
+		return r;
 	}
 	a->local = srv;
 	a->local_fd = fd;
@@ -471,6 +480,29 @@ int agent_http_start(agent *a, vgm_error *err)
 	if (c->listen)
 		return peer_start(a, c, err);
 	return 0;
+}
+
+void agent_http_reload(agent *a)
+{
+	agent_config *c = a->cfg; /* main thread: the only writer of a->cfg */
+	agent_tls *t = NULL;
+	vgm_error err = { 0 };
+
+	if (a->local && socket_apply_access(c, &err) < 0)
+		log_error("reload: %s", vgm_error_message(&err));
+	if (!a->peer)
+		return;
+	if (agent_tls_load(c, &t, &err) < 0) {
+		log_error("reload: keeping the running TLS credentials: %s", vgm_error_message(&err));
+		return;
+	}
+	if (agent_tls_install(a->peer, t) < 0) {
+		agent_tls_free(t);
+		log_error("reload: out of memory; keeping the running TLS credentials");
+		return;
+	}
+	log_info("reload: TLS certificate, key, CA%s reloaded for new connections",
+		 c->tls_crl ? " and CRL" : "");
 }
 
 void agent_http_stop(agent *a)

@@ -68,10 +68,8 @@ int mig_cfg_get(agent *a, const char *to, mig_cfg *c, vgm_error *err)
 		if (p) {
 			c->peer_name = dup0(p->name);
 			c->peer_address = dup0(p->address);
-			if (p->libvirt_uri)
-				c->peer_libvirt_uri = dup0(p->libvirt_uri);
-			else if (asprintf(&c->peer_libvirt_uri, "qemu+tcp://%s/system", p->name) < 0)
-				c->peer_libvirt_uri = NULL;
+			c->peer_libvirt_uri = agent_peer_libvirt_uri(cfg, p);
+			c->migration_tls = agent_peer_migration_tls(cfg, p);
 		}
 	}
 	pthread_mutex_unlock(&a->lock);
@@ -485,6 +483,7 @@ static int op_migrate(void *ctx, vgm_job *job, const char *live, const char *per
 	(void)job;
 	vgm_migration_opts o = {
 		.dest_uri = j->c.peer_libvirt_uri, .dest_xml = live, .persist_xml = persist,
+		.clear_text = !j->c.migration_tls,
 		.bandwidth_bps = vgm_limit_or(j->m->bandwidth_bps, 0), .ctl = *ctl,
 	};
 	vgm_migration *h = NULL;

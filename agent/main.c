@@ -10,8 +10,9 @@
  * from a repaired store.  Stop: the API servers, then every migration
  * worker aborted and joined, then the store and the config.  The one loop waits on a signalfd (TERM/INT: stop;
  * HUP: reload) and a timerfd (housekeeping every min(5 s, lease/4)).  A
- * reload swaps the config only when the new file parses; sockets, TLS
- * files, state_dir, sysfs_root, host_name and libvirt_uri need a restart. */
+ * reload swaps the config only when the new file parses; sockets,
+ * state_dir, sysfs_root, host_name and libvirt_uri need a restart; TLS
+ * files and the socket's group are re-applied (agent_http_reload). */
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -52,8 +53,7 @@ static void keep_restart_only(const agent_config *old, agent_config *new)
 {
 	char **pairs[][2] = {
 		{ (char **)&old->socket, &new->socket },     { (char **)&old->listen, &new->listen },
-		{ (char **)&old->tls_cert, &new->tls_cert }, { (char **)&old->tls_key, &new->tls_key },
-		{ (char **)&old->tls_ca, &new->tls_ca },     { (char **)&old->state_dir, &new->state_dir },
+		{ (char **)&old->state_dir, &new->state_dir },
 		{ (char **)&old->sysfs_root, &new->sysfs_root },
 		{ (char **)&old->host_name, &new->host_name },
 		{ (char **)&old->libvirt_uri, &new->libvirt_uri },
@@ -70,7 +70,7 @@ static void keep_restart_only(const agent_config *old, agent_config *new)
 		*n = o ? strdup(o) : NULL;
 	}
 	if (changed)
-		log_warn("reload: socket, listen, TLS files, state_dir, sysfs_root, host_name and libvirt_uri changes need a restart");
+		log_warn("reload: socket, listen, state_dir, sysfs_root, host_name and libvirt_uri changes need a restart");
 }
 
 static void reload(agent *a, int tfd)
@@ -92,6 +92,7 @@ static void reload(agent *a, int tfd)
 	a->cfg = TAKE_PTR(c);
 	pthread_mutex_unlock(&a->lock);
 	agent_log_set_level(a->cfg->log_level);
+	agent_http_reload(a);
 	arm_timer(tfd, tick_seconds(a->cfg->lease_seconds));
 	log_info("reloaded %s (%zu peer(s), log_level %s, lease %us)", path, a->cfg->n_peers,
 		 agent_log_level_name(a->cfg->log_level), a->cfg->lease_seconds);
@@ -186,6 +187,7 @@ static void agent_stop(agent *a)
 	pthread_mutex_destroy(&a->lock);
 }
 
+#if VGM_TEST_HOOKS
 void agent_test_crash_point(agent *a, const char *point)
 {
 	if (!a->crash_at || !STREQ(a->crash_at, point))
@@ -193,6 +195,7 @@ void agent_test_crash_point(agent *a, const char *point)
 	log_warn("VGPUMIG_TEST_CRASH_AT=%s: killing myself here (test fault point)", point);
 	raise(SIGKILL);
 }
+#endif
 
 static int run_loop(agent *a, int sfd, int tfd)
 {
@@ -268,7 +271,9 @@ int main(int argc, char **argv)
 
 	if (parse_args(argc, argv, &config, &check) < 0)
 		return 2;
+#if VGM_TEST_HOOKS
 	a.crash_at = getenv("VGPUMIG_TEST_CRASH_AT");
+#endif
 	if (agent_config_load(config, &a.cfg, &err) < 0) {
 		fprintf(stderr, "%s\n", vgm_error_message(&err));
 		return 1;

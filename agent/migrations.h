@@ -84,6 +84,7 @@ typedef struct mig_cfg {
 	char *libvirt_uri, *host_name, *tls_cert, *tls_key, *tls_ca;
 	char *peer_name, *peer_address, *peer_libvirt_uri;
 	bool lab_mode;
+	bool migration_tls; /* false only where the config says clear text explicitly */
 } mig_cfg;
 
 int mig_cfg_get(agent *a, const char *to, mig_cfg *c, vgm_error *err);

@@ -153,7 +153,7 @@ static int wanted_load(agent *a, const vgm_domain_info *d, bool lab, wanted_set 
 	if (r < 0)
 		return r;
 	if (agent_vgpus_local(d, inv, lab, &w->local, &w->n_local) < 0 ||
-	    agent_vgpus_incoming(d, lab, &w->incoming, &w->n_incoming) < 0 ||
+	    agent_vgpus_incoming(d, NULL, lab, &w->incoming, &w->n_incoming) < 0 ||
 	    !(w->refs = calloc(w->n_local + w->n_incoming + 1, sizeof(*w->refs))))
 		return vgm_error_set(err, ENOMEM, "out of memory");
 	for (size_t i = 0; i < w->n_local; i++)

@@ -111,10 +111,7 @@ static int cold_cfg_get(cold_ctx *x, vgm_error *err)
 		x->tls_ca = dup0(cfg->tls_ca);
 		x->peer_address = dup0(p->address);
 		x->lab_mode = cfg->lab_mode;
-		if (p->libvirt_uri)
-			x->peer_libvirt_uri = dup0(p->libvirt_uri);
-		else if (asprintf(&x->peer_libvirt_uri, "qemu+tcp://%s/system", p->name) < 0)
-			x->peer_libvirt_uri = NULL;
+		x->peer_libvirt_uri = agent_peer_libvirt_uri(cfg, p);
 	}
 	pthread_mutex_unlock(&x->a->lock);
 	if (r == 0 && (!x->host_name || !x->peer_address || !x->peer_libvirt_uri))

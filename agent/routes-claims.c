@@ -3,7 +3,14 @@
  *
  * Thin: decode with lib/api/wire (which validates every id), call the
  * store's claims engine (durable before it returns, so the reply never
- * promises more than the disk holds), encode the claim. */
+ * promises more than the disk holds), encode the claim.
+ *
+ * Authorisation on the peer API: a claim belongs to the peer whose
+ * certificate made it (its source_host is that peer's name; a body naming
+ * another host is refused).  A peer sees, commits and releases only its own
+ * claims (others' are 404), and may not release a committed one.  Local
+ * admins see and may change everything.  Every change is journalled with
+ * req->actor. */
 #include <string.h>
 
 #include "api/wire.h"
@@ -58,6 +65,16 @@ static int claim_from_wire(agent *a, const vgm_wire_claim_req *w, vgm_claim_devi
 	return 0;
 }
 
+/* The store's view of the caller: peers are held to their own claims. */
+static vgm_claim_caller claim_caller(const agent_request *req)
+{
+	return (vgm_claim_caller){
+		.actor = req->actor,
+		.owner = req->peer_name,
+		.keep_committed = req->peer_name != NULL,
+	};
+}
+
 int route_claims_create(agent_request *req)
 {
 	_cleanup_(vgm_wire_claim_req_freep) vgm_wire_claim_req *w = NULL;
@@ -68,19 +85,46 @@ int route_claims_create(agent_request *req)
 
 	if (vgm_wire_claim_req_decode(req->body, req->body_len, &w, &err) < 0)
 		return agent_reply_error(req, &err);
+	if (req->peer_name && w->source_host && !STREQ(w->source_host, req->peer_name)) {
+		log_warn("claim refused: %s asked for a claim as source_host '%s'", req->actor,
+			 w->source_host);
+		return agent_reply_errorf(req, 403, "forbidden",
+					  "source_host '%.64s' is not the peer your certificate names "
+					  "('%s'); a peer claims only for itself",
+					  w->source_host, req->peer_name);
+	}
 	devs = calloc(w->n_devices, sizeof(*devs));
 	if (!devs)
 		return agent_reply_errorf(req, 500, "internal", "out of memory");
 	claim_from_wire(req->a, w, devs, &sreq);
+	if (req->peer_name)
+		sreq.source_host = req->peer_name;
+	sreq.requested_by = req->actor;
 	if (vgm_claims_claim(req->a->store, req->a->host, &sreq, &c, &err) < 0) {
 		log_info("claim for %s (%s, migration %s) from %s refused: %s", w->domain_name,
-			 w->domain_uuid, w->migration_id, w->source_host, vgm_error_message(&err));
+			 w->domain_uuid, w->migration_id, req->actor, vgm_error_message(&err));
 		return agent_reply_error(req, &err);
 	}
 	agent_test_crash_point(req->a, "claim-after-write");
-	log_info("claim %s for %s (migration %s, %zu vGPU(s)) held until %lld", c->claim_id,
-		 c->domain_name, c->migration_id, c->n_devices, (long long)c->expires_at);
+	log_info("claim %s for %s (migration %s, %zu vGPU(s)) held until %lld, asked by %s",
+		 c->claim_id, c->domain_name, c->migration_id, c->n_devices,
+		 (long long)c->expires_at, req->actor);
 	return agent_reply_json(req, 201, agent_claim_json(c));
+}
+
+static bool visible(const agent_request *req, const vgm_claim *c)
+{
+	return !req->peer_name || STREQ(c->source_host, req->peer_name);
+}
+
+/* An assignment a peer may see: made from one of its own claims.  Looked up
+ * in the store (not in the listed page), so old claims count too. */
+static bool from_own_claim(agent_request *req, const vgm_assignment *as)
+{
+	_cleanup_(vgm_claim_freep) vgm_claim *c = NULL;
+
+	return as->from_claim && vgm_claims_get(req->a->store, as->from_claim, &c, NULL) == 0 &&
+	       visible(req, c);
 }
 
 int route_claims_list(agent_request *req)
@@ -101,11 +145,13 @@ int route_claims_list(agent_request *req)
 	}
 	arr = json_array();
 	for (size_t i = 0; arr && i < n; i++)
-		json_array_append_new(arr, agent_claim_json(&claims[i]));
+		if (visible(req, &claims[i]))
+			json_array_append_new(arr, agent_claim_json(&claims[i]));
 	/* What each claim became: the devices domains on this host hold now. */
 	assigned = json_array();
 	for (size_t i = 0; assigned && i < n_asg; i++)
-		json_array_append_new(assigned,
+		if (!req->peer_name || from_own_claim(req, &asg[i]))
+			json_array_append_new(assigned,
 				      json_pack("{s:s, s:s, s:s?, s:I, s:s?}", "device_id",
 						asg[i].device_id, "domain_uuid", asg[i].domain_uuid,
 						"domain_name", asg[i].domain_name, "since",
@@ -141,6 +187,9 @@ static int reply_claim(agent_request *req, const char *id)
 
 	if (vgm_claims_get(req->a->store, id, &c, &err) < 0)
 		return agent_reply_error(req, &err);
+	if (!visible(req, c))
+		return agent_reply_errorf(req, 404, "not_found", "no claim %s for %s", id,
+					  req->peer_name);
 	return agent_reply_json(req, 200, agent_claim_json(c));
 }
 
@@ -156,12 +205,14 @@ int route_claim_commit(agent_request *req)
 	const char *id = claim_id_param(req);
 	vgm_error err = { 0 };
 
+	vgm_claim_caller who = claim_caller(req);
+
 	if (!id)
 		return 0;
-	if (vgm_claims_commit(req->a->store, req->a->host, id, &err) < 0)
+	if (vgm_claims_commit_as(req->a->store, req->a->host, id, &who, &err) < 0)
 		return agent_reply_error(req, &err);
 	agent_test_crash_point(req->a, "commit-after-write");
-	log_info("claim %s committed", id);
+	log_info("claim %s committed by %s", id, req->actor);
 	return reply_claim(req, id);
 }
 
@@ -170,10 +221,16 @@ int route_claim_release(agent_request *req)
 	const char *id = claim_id_param(req);
 	vgm_error err = { 0 };
 
+	vgm_claim_caller who = claim_caller(req);
+
 	if (!id)
 		return 0;
-	if (vgm_claims_release(req->a->store, req->a->host, id, &err) < 0)
+	if (vgm_claims_release_as(req->a->store, req->a->host, id, &who, &err) < 0) {
+		if (STREQ(err.reason, "claim_committed"))
+			log_warn("refused to release claim %s for %s: %s", id, req->actor,
+				 vgm_error_message(&err));
 		return agent_reply_error(req, &err);
-	log_info("claim %s released", id);
+	}
+	log_info("claim %s released by %s", id, req->actor);
 	return reply_claim(req, id);
 }

@@ -123,6 +123,7 @@ static int claim_from_metadata(hook_ctx *h, vgm_claim **out, vgm_error *err)
 		.devices = devs,
 		.n_devices = h->n,
 		.lease_seconds = agent_lease_seconds(a),
+		.requested_by = h->req->actor,
 	};
 	/* The in-use view is refreshed once per housekeeping tick; a domain
 	 * defined here since then may hold one of these ids.  Refresh it now
@@ -213,7 +214,7 @@ int route_hook_migrate_begin(agent_request *req)
 		return agent_reply_error(req, &err);
 	}
 	h.d = d;
-	if (agent_vgpus_incoming(d, agent_lab_mode(req->a), &h.v, &h.n) < 0)
+	if (agent_vgpus_incoming(d, req->a->host, agent_lab_mode(req->a), &h.v, &h.n) < 0)
 		return agent_reply_errorf(req, 500, "internal", "out of memory");
 	r = h.n == 0 ? reply_xml(req, req->body, req->body_len) : hook_with_vgpus(&h);
 	agent_vgpus_free(h.v, h.n);
@@ -235,9 +236,11 @@ static bool op_is(const vgm_wire_hook_event *e, const char *op, const char *sub)
  * longer paused for the incoming migration (virt.c).  Without libvirt
  * (libvirt_uri=none, emulator hosts) nothing could ever see the switchover,
  * so the claim commits here as before. */
-static const char *event_started(agent *a, const vgm_wire_hook_event *e, vgm_error *err)
+static const char *event_started(agent *a, const vgm_wire_hook_event *e, const char *actor,
+				 vgm_error *err)
 {
 	_cleanup_(vgm_claim_freep) vgm_claim *c = NULL;
+	vgm_claim_caller who = { .actor = actor };
 	int r = vgm_claims_find_by_domain(a->store, e->domain_uuid, &c, err);
 
 	if (r == -ENOENT)
@@ -251,7 +254,7 @@ static const char *event_started(agent *a, const vgm_wire_hook_event *e, vgm_err
 			 c->claim_id);
 		return "in_flight";
 	}
-	if (vgm_claims_commit(a->store, a->host, c->claim_id, err) < 0)
+	if (vgm_claims_commit_as(a->store, a->host, c->claim_id, &who, err) < 0)
 		return NULL;
 	log_info("hook: domain %s started here: claim %s committed", e->domain_name, c->claim_id);
 	agent_metrics_migration(a->metrics, "incoming_committed");
@@ -262,9 +265,11 @@ static const char *event_started(agent *a, const vgm_wire_hook_event *e, vgm_err
  * migration that failed) is released now; assignments are released once
  * the domain has left (checked against libvirt by housekeeping, or at once
  * when the agent runs without libvirt). */
-static const char *event_stopped(agent *a, const vgm_wire_hook_event *e, vgm_error *err)
+static const char *event_stopped(agent *a, const vgm_wire_hook_event *e, const char *actor,
+				 vgm_error *err)
 {
 	_cleanup_(vgm_claim_freep) vgm_claim *c = NULL;
+	vgm_claim_caller who = { .actor = actor };
 	size_t n = 0;
 	int r = vgm_claims_find_by_domain(a->store, e->domain_uuid, &c, err);
 
@@ -272,7 +277,7 @@ static const char *event_stopped(agent *a, const vgm_wire_hook_event *e, vgm_err
 		return NULL;
 	vgm_error_clear(err);
 	if (c) {
-		if (vgm_claims_release(a->store, a->host, c->claim_id, err) < 0)
+		if (vgm_claims_release_as(a->store, a->host, c->claim_id, &who, err) < 0)
 			return NULL;
 		log_info("hook: domain %s stopped before its claim %s was committed: released",
 			 e->domain_name, c->claim_id);
@@ -304,8 +309,8 @@ int route_hook_event(agent_request *req)
 		if (!e->domain_uuid)
 			return agent_reply_errorf(req, 400, "invalid_request",
 						  "field 'domain_uuid' is needed for '%s %s'", e->op, e->sub_op);
-		action = op_is(e, "started", "begin") ? event_started(req->a, e, &err) :
-							event_stopped(req->a, e, &err);
+		action = op_is(e, "started", "begin") ? event_started(req->a, e, req->actor, &err) :
+							event_stopped(req->a, e, req->actor, &err);
 	}
 	if (!action)
 		return agent_reply_error(req, &err);

@@ -7,10 +7,41 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api/wire.h"
 #include "metrics.h"
 #include "api/wire.h"
 #include "routes.h"
 #include "util/validate.h"
+
+/* The peers and how migrations to each travel: local API only (a peer need
+ * not learn this host's other peers). */
+static json_t *peers_json(agent *a)
+{
+	vgm_wire_peer_info *p;
+	char **uris;
+	json_t *o = NULL;
+	size_t n;
+
+	pthread_mutex_lock(&a->lock);
+	n = a->cfg->n_peers;
+	p = calloc(n + 1, sizeof(*p));
+	uris = calloc(n + 1, sizeof(*uris));
+	for (size_t i = 0; p && uris && i < n; i++) {
+		const agent_peer *c = &a->cfg->peers[i];
+
+		uris[i] = agent_peer_libvirt_uri(a->cfg, c);
+		p[i] = (vgm_wire_peer_info){ c->name, c->address, uris[i] ? uris[i] : "",
+					     agent_peer_migration_tls(a->cfg, c) };
+	}
+	if (p && uris)
+		o = vgm_wire_peers_encode(p, n);
+	pthread_mutex_unlock(&a->lock);
+	for (size_t i = 0; uris && i < n; i++)
+		free(uris[i]);
+	free(uris);
+	free(p);
+	return o;
+}
 
 /* The facts with the cordon state, which changes without a facts refresh. */
 static int reply_host(agent_request *req, int status)
@@ -30,6 +61,8 @@ static int reply_host(agent_request *req, int status)
 		json_decref(facts);
 		return agent_reply_errorf(req, 500, "internal", "out of memory");
 	}
+	if (!req->peer_api)
+		json_object_set_new(facts, "peers", peers_json(req->a));
 	return agent_reply_json(req, status, facts);
 }
 

@@ -13,33 +13,36 @@
 
 #include "api/wire.h"
 
+/* .read: the read-only local role (socket_read_group) may call it: status,
+ * plans, checks, inventory and metrics; nothing that changes state. */
 const agent_route agent_routes[] = {
-	{ "GET", "/v1/host", route_host, .peer = true },
+	{ "GET", "/v1/host", route_host, .peer = true, .read = true },
 	{ "POST", "/v1/host/{}", route_host_cordon, .peer = false }, /* cordon | uncordon */
-	{ "GET", "/v1/devices", route_devices, .peer = false },
-	{ "GET", "/metrics", route_metrics, .peer = false },
+	{ "GET", "/v1/devices", route_devices, .peer = false, .read = true },
+	{ "GET", "/metrics", route_metrics, .peer = false, .read = true },
 	{ "POST", "/v1/gc", route_gc, .peer = false },
-	{ "POST", "/v1/claims", route_claims_create, .peer = true },
-	{ "GET", "/v1/claims", route_claims_list, .peer = true },
-	{ "GET", "/v1/claims/{}", route_claim_get, .peer = true },
-	{ "POST", "/v1/claims/{}/commit", route_claim_commit, .peer = true },
-	{ "DELETE", "/v1/claims/{}", route_claim_release, .peer = true },
+	{ "POST", "/v1/claims", route_claims_create, .peer = true, .max_body = AGENT_MAX_CLAIM },
+	{ "GET", "/v1/claims", route_claims_list, .peer = true, .read = true },
+	{ "GET", "/v1/claims/{}", route_claim_get, .peer = true, .read = true },
+	{ "POST", "/v1/claims/{}/commit", route_claim_commit, .peer = true,
+	  .max_body = AGENT_MAX_EVENT },
+	{ "DELETE", "/v1/claims/{}", route_claim_release, .peer = true, .max_body = AGENT_MAX_EVENT },
 	{ "POST", "/v1/hook/migrate-begin", route_hook_migrate_begin, .max_body = AGENT_MAX_XML,
 	  .content_type = "application/xml" },
-	{ "POST", "/v1/hook/event", route_hook_event, .peer = false },
-	{ "POST", "/v1/plan", route_plan, .peer = false },
+	{ "POST", "/v1/hook/event", route_hook_event, .peer = false, .max_body = AGENT_MAX_EVENT },
+	{ "POST", "/v1/plan", route_plan, .peer = false, .read = true },
 	{ "POST", "/v1/migrations", route_migrations_create, .peer = false },
-	{ "GET", "/v1/migrations", route_migrations_list, .peer = false },
-	{ "GET", "/v1/migrations/{}", route_migration_get, .peer = false },
+	{ "GET", "/v1/migrations", route_migrations_list, .peer = false, .read = true },
+	{ "GET", "/v1/migrations/{}", route_migration_get, .peer = false, .read = true },
 	{ "POST", "/v1/migrations/{}/abort", route_migration_abort, .peer = false },
-	{ "POST", "/v1/check", route_check, .max_body = AGENT_MAX_XML },   /* route-check.c */
-	{ "GET", "/v1/types", route_types, .peer = true },                  /* route-check.c */
+	{ "POST", "/v1/check", route_check, .max_body = AGENT_MAX_XML, .read = true }, /* route-check.c */
+	{ "GET", "/v1/types", route_types, .peer = true, .read = true },              /* route-check.c */
 	{ "POST", "/v1/cold-migrations", route_cold_create, .peer = false }, /* route-cold.c */
-	{ "POST", "/v1/disks/check", route_disks_check, .peer = true },      /* route-cold.c */
-	{ "GET", "/v1/capacity", route_capacity, .peer = true },             /* route-capacity.c */
+	{ "POST", "/v1/disks/check", route_disks_check, .peer = true, .max_body = AGENT_MAX_CLAIM },
+	{ "GET", "/v1/capacity", route_capacity, .peer = true, .read = true }, /* route-capacity.c */
 	{ "POST", "/v1/evacuations", route_evacuations_create, .peer = false }, /* route-evacuate.c */
-	{ "GET", "/v1/evacuations", route_evacuations_list, .peer = false },
-	{ "GET", "/v1/evacuations/{}", route_evacuation_get, .peer = false },
+	{ "GET", "/v1/evacuations", route_evacuations_list, .peer = false, .read = true },
+	{ "GET", "/v1/evacuations/{}", route_evacuation_get, .peer = false, .read = true },
 	{ .method = NULL },
 };
 

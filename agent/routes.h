@@ -19,12 +19,25 @@
 
 #include "agent.h"
 
-#define AGENT_MAX_JSON (1u << 20)         /* 1 MiB */
+#define AGENT_MAX_JSON (256u * 1024)      /* default body limit */
+#define AGENT_MAX_CLAIM (64u * 1024)      /* claims: 64 devices need ~20 KiB */
+#define AGENT_MAX_EVENT (16u * 1024)      /* hook events: a few names */
 #define AGENT_MAX_XML (16u * 1024 * 1024) /* 16 MiB: hook domain XML */
 #define AGENT_MAX_PARAMS 4
 
 struct MHD_Connection;
 struct MHD_Response;
+
+/* Who may call what.  Local callers: root, the agent's uid and members of
+ * socket_group are ADMIN; members of socket_read_group are READ (routes
+ * marked .read only); others get nothing.  Peer API callers are PEER, with
+ * the [peer NAME] their certificate proved in req->peer_name. */
+typedef enum agent_role {
+	AGENT_ROLE_NONE = 0,
+	AGENT_ROLE_READ,
+	AGENT_ROLE_ADMIN,
+	AGENT_ROLE_PEER,
+} agent_role;
 
 typedef struct agent_request {
 	agent *a;
@@ -33,6 +46,10 @@ typedef struct agent_request {
 	const char *method;
 	const char *url;
 	bool peer_api;                  /* arrived on the mTLS peer API */
+	agent_role role;
+	const char *peer_name;          /* peer API: the authenticated peer, else NULL */
+	char actor[160];                /* who asked, for logs and the journal:
+					   "peer host-a" or "uid 0" */
 	char params[AGENT_MAX_PARAMS][129];
 	size_t n_params;
 	char *body;                     /* NUL-terminated, may be NULL */
@@ -49,6 +66,7 @@ typedef struct agent_route {
 	const char *pattern;
 	int (*handler)(agent_request *req);
 	bool peer;                /* also on the peer API */
+	bool read;                /* the read-only local role may call it */
 	size_t max_body;          /* 0: AGENT_MAX_JSON */
 	const char *content_type; /* for bodies; NULL: application/json */
 } agent_route;

@@ -81,7 +81,8 @@ int agent_vgpus_local(const vgm_domain_info *d, const vgm_inventory *inv, bool l
 	return r;
 }
 
-int agent_vgpus_incoming(const vgm_domain_info *d, bool lab_mode, agent_vgpu **out, size_t *n)
+int agent_vgpus_incoming(const vgm_domain_info *d, const vgm_host *host, bool lab_mode,
+			 agent_vgpu **out, size_t *n)
 {
 	int r = 0;
 
@@ -93,7 +94,10 @@ int agent_vgpus_incoming(const vgm_domain_info *d, bool lab_mode, agent_vgpu **o
 		bool mdev_gpu = h->type == VGM_HOSTDEV_MDEV && h->id &&
 				(!h->model || STREQ(h->model, "vfio-pci"));
 
-		if (mdev_gpu || (h->type == VGM_HOSTDEV_PCI && m && h->id))
+		bool vf = h->type == VGM_HOSTDEV_PCI && h->id &&
+			  (m || (host && vgm_pci_is_nvidia(host, h->id)));
+
+		if (mdev_gpu || vf)
 			r = push(out, n, h->id, mdev_gpu ? "mdev" : "vf", m ? m->profile_name : NULL,
 				 m ? m->type_id : NULL, m ? m->framebuffer_bytes : 0, false);
 	}

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <http_parser.h>
 #include <jansson.h>
@@ -43,6 +44,24 @@ static int unreachable(const char *path, int e, vgm_error *err)
 	return vgm_error_setr(err, e, "agent_unreachable",
 			      "cannot reach the vgpumig agent at %s (%s); is vgpumigd running?", path,
 			      words);
+}
+
+/* The agent closes silently on callers it does not know, and (rarely) when
+ * it is stopping or every connection slot is taken.  libvirt runs the hook
+ * as root, whom the agent always knows: then the cause is load, not rights.
+ * Connection limits below that answer 503 with the reason instead. */
+static int closed_without_answer(const hook_http_req *req, vgm_error *err)
+{
+	if (geteuid() == 0)
+		return vgm_error_setr(err, ECONNRESET, "agent_refused",
+				      "the vgpumig agent at %s closed the connection without an "
+				      "answer although the hook runs as root: the agent is stopping "
+				      "or overloaded; see its log (warnings name the cause)",
+				      req->socket_path);
+	return vgm_error_setr(err, ECONNRESET, "agent_refused",
+			      "the vgpumig agent at %s closed the connection without an answer; run "
+			      "as root or as a member of the agent's socket_group",
+			      req->socket_path);
 }
 
 static int timed_out(const hook_http_req *req, vgm_error *err)
@@ -177,11 +196,7 @@ static int read_reply(int fd, const hook_http_req *req, long deadline, hook_http
 			return vgm_error_set(err, errno, "reading from the agent at %s failed: %m",
 					     req->socket_path);
 		if (n == 0 && got == 0)
-			return vgm_error_setr(err, ECONNRESET, "agent_refused",
-					      "the vgpumig agent at %s closed the connection without an "
-					      "answer; run as root or as a member of the agent's "
-					      "socket_group",
-					      req->socket_path);
+			return closed_without_answer(req, err);
 		got += (size_t)n;
 		size_t used = http_parser_execute(&p, &s, buf, (size_t)n);
 		if (st.too_big)

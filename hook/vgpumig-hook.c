@@ -7,9 +7,11 @@
  * migration.  This program is a thin filter over the local agent:
  *
  *   migrate begin   XML -> POST /v1/hook/migrate-begin -> XML on stdout.
- *                   When the agent cannot be reached, a domain with no
- *                   <hostdev> and no vgpumig metadata is still printed back
- *                   byte for byte (lib/domxml inspect decides).
+ *                   When the agent cannot be reached, a domain with no vGPU
+ *                   and no vgpumig metadata is still printed back byte for
+ *                   byte; one with a vGPU is refused.  "vGPU" is decided by
+ *                   agent_vgpus_incoming (agent/vgpus.c), the agent's own
+ *                   function, so both paths refuse the same domains.
  *   release end, stopped end, started begin
  *                   POST /v1/hook/event, best effort, 1 s at most, exit 0.
  *   anything else   exit 0, no output.
@@ -22,7 +24,8 @@
  * Options (environment overrides the optional file /etc/vgpumig/hook.conf,
  * itself overridable with VGPUMIG_HOOK_CONFIG): VGPUMIG_SOCKET / socket,
  * VGPUMIG_HOOK_CONNECT_TIMEOUT_MS / connect_timeout_ms,
- * VGPUMIG_HOOK_TIMEOUT_MS / timeout_ms. */
+ * VGPUMIG_HOOK_TIMEOUT_MS / timeout_ms, VGPUMIG_SYSFS_ROOT / sysfs_root
+ * (the agent's sysfs_root; "/" on a real host). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -37,6 +40,7 @@
 #include "domxml/domxml.h"
 #include "util/fs.h"
 #include "vgm-config.h"
+#include "vgpus.h"
 
 #define HOOK_MAX_XML (16u * 1024 * 1024)
 #define HOOK_EVENT_TIMEOUT_MS 1000L
@@ -45,6 +49,7 @@
 
 typedef struct hook_opts {
 	char socket[4096];
+	char sysfs_root[4096];
 	long connect_ms;
 	long total_ms;
 } hook_opts;
@@ -105,6 +110,8 @@ static void load_config_file(const char *path, hook_opts *o)
 		char *key = trim(line), *val = trim(eq + 1);
 		if (STREQ(key, "socket") && val[0])
 			snprintf(o->socket, sizeof(o->socket), "%s", val);
+		else if (STREQ(key, "sysfs_root") && val[0])
+			snprintf(o->sysfs_root, sizeof(o->sysfs_root), "%s", val);
 		else if (STREQ(key, "connect_timeout_ms"))
 			o->connect_ms = parse_ms(val, o->connect_ms);
 		else if (STREQ(key, "timeout_ms"))
@@ -115,6 +122,7 @@ static void load_config_file(const char *path, hook_opts *o)
 static void load_options(hook_opts *o)
 {
 	snprintf(o->socket, sizeof(o->socket), "%s", DEFAULT_SOCKET);
+	snprintf(o->sysfs_root, sizeof(o->sysfs_root), "/");
 	o->connect_ms = VGM_CLIENT_CONNECT_TIMEOUT_MS;
 	o->total_ms = VGM_CLIENT_TIMEOUT_MS;
 	const char *cfg = getenv("VGPUMIG_HOOK_CONFIG");
@@ -122,6 +130,9 @@ static void load_options(hook_opts *o)
 	const char *s = getenv("VGPUMIG_SOCKET");
 	if (s && s[0])
 		snprintf(o->socket, sizeof(o->socket), "%s", s);
+	s = getenv("VGPUMIG_SYSFS_ROOT");
+	if (s && s[0])
+		snprintf(o->sysfs_root, sizeof(o->sysfs_root), "%s", s);
 	o->connect_ms = parse_ms(getenv("VGPUMIG_HOOK_CONNECT_TIMEOUT_MS"), o->connect_ms);
 	o->total_ms = parse_ms(getenv("VGPUMIG_HOOK_TIMEOUT_MS"), o->total_ms);
 }
@@ -151,15 +162,29 @@ static int read_domain_xml(char **xml, size_t *len)
 	return 0;
 }
 
-/* True when vgpumig has nothing to do with this domain: no hostdev at all
- * and no vgpumig metadata.  An XML we cannot inspect is not passed on
- * unchanged: with the agent down we refuse rather than guess. */
-static bool domain_without_vgpus(const char *xml, size_t len)
+/* With the agent down: NULL when vgpumig has nothing to do with this
+ * domain (no vGPU by the agent's own rule, no vgpumig metadata), else what
+ * makes it ours, for the refusal.  An XML we cannot inspect is not passed on
+ * unchanged: we refuse rather than guess. */
+static const char *domain_vgpu(const hook_opts *o, const char *xml, size_t len, char *buf,
+			       size_t size)
 {
 	_cleanup_(vgm_domain_info_freep) vgm_domain_info *d = NULL;
+	_cleanup_(vgm_host_freep) vgm_host *h = NULL;
+	agent_vgpu *v = NULL;
+	size_t n = 0;
+
 	if (vgm_domxml_inspect(xml, len, &d, NULL) < 0)
-		return false;
-	return d->n_hostdevs == 0 && d->n_meta == 0;
+		return "a domain XML it cannot read";
+	if (vgm_host_new(o->sysfs_root, &h, NULL) < 0 ||
+	    agent_vgpus_incoming(d, h, true, &v, &n) < 0)
+		return "a domain it cannot classify";
+	if (n > 0)
+		snprintf(buf, size, "%s vGPU %s", v[0].kind, v[0].id);
+	else if (d->n_meta > 0)
+		snprintf(buf, size, "vgpumig metadata");
+	agent_vgpus_free(v, n);
+	return n > 0 || d->n_meta > 0 ? buf : NULL;
 }
 
 /* The agent answers for every domain (a domain without vGPU comes back
@@ -167,7 +192,7 @@ static bool domain_without_vgpus(const char *xml, size_t len)
  * reached: then a domain with nothing for vgpumig still passes unchanged and
  * only a vGPU domain fails.  Parsing first would cost every call the parse
  * of a large XML twice. */
-static int hook_migrate_begin(const hook_opts *o)
+static int hook_migrate_begin(const hook_opts *o, const char *domain_name)
 {
 	_cleanup_free_ char *xml = NULL;
 	size_t len = 0;
@@ -182,9 +207,13 @@ static int hook_migrate_begin(const hook_opts *o)
 	};
 	hook_http_reply reply;
 	if (hook_http_request(&req, &reply, &err) < 0) {
-		if (domain_without_vgpus(xml, len))
+		char what[300];
+		const char *why = domain_vgpu(o, xml, len, what, sizeof(what));
+
+		if (!why)
 			return write_all(xml, len) < 0 ? fail("cannot write the domain XML to stdout") : 0;
-		return fail("%s", vgm_error_message(&err));
+		return fail("%s (domain %s has %s, and only the agent can give it a vGPU here)",
+			    vgm_error_message(&err), domain_name, why);
 	}
 	int r = 0;
 	if (reply.status < 200 || reply.status > 299) {
@@ -246,7 +275,7 @@ int main(int argc, char **argv)
 	hook_opts o;
 	load_options(&o);
 	if (STREQ(op, "migrate") && STREQ(sub_op, "begin"))
-		return hook_migrate_begin(&o);
+		return hook_migrate_begin(&o, domain);
 	if (is_forwarded(op, sub_op))
 		return hook_event(&o, domain, op, sub_op);
 	return 0;

@@ -687,3 +687,19 @@ json_t *vgm_wire_migration_req_encode(const vgm_wire_migration_req *r)
 	set_limit(o, "timeout_ms", r->timeout_ms);
 	return o;
 }
+
+json_t *vgm_wire_peers_encode(const vgm_wire_peer_info *p, size_t n)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; o && i < n; i++) {
+		json_t *e = json_pack("{s:s, s:s, s:s}", "address", p[i].address, "libvirt_uri",
+				      p[i].libvirt_uri, "migration",
+				      p[i].migration_tls ? "tls" : "clear text");
+		if (!e || json_object_set_new(o, p[i].name, e) < 0) {
+			json_decref(o);
+			return NULL;
+		}
+	}
+	return o;
+}

@@ -140,3 +140,15 @@ int vgm_wire_get_string(json_t *o, const char *field, bool required, size_t max,
 /* Optional non-negative integer; *out unchanged when absent. */
 int vgm_wire_get_u64(json_t *o, const char *field, bool required, uint64_t *out, vgm_error *err);
 int vgm_wire_get_bool(json_t *o, const char *field, bool *out, vgm_error *err);
+
+/* ---- GET /v1/host on the local API: the configured peers ----
+ * {"NAME": {"address", "libvirt_uri", "migration": "tls" | "clear text"}};
+ * "clear text" appears only when the agent's config says so for that peer. */
+typedef struct vgm_wire_peer_info {
+	const char *name;
+	const char *address;
+	const char *libvirt_uri;
+	bool migration_tls;
+} vgm_wire_peer_info;
+
+json_t *vgm_wire_peers_encode(const vgm_wire_peer_info *p, size_t n);

@@ -98,6 +98,9 @@ int vgm_device_remove(vgm_host *h, const char *id, vgm_error *err);
 /* Host vGPU driver version, from /sys/module/nvidia/version or
  * /proc/driver/nvidia/version.  -ENOENT when neither exists. */
 int vgm_driver_version(vgm_host *h, char **out, vgm_error *err);
+/* Is the PCI device at addr on this host an NVIDIA one (vendor 0x10de)?
+ * false for a malformed or absent address. */
+bool vgm_pci_is_nvidia(const vgm_host *h, const char *addr);
 
 /* Parse an NVIDIA description ("num_heads=1, frl_config=60, framebuffer=4096M,
  * max_resolution=4096x2160, max_instance=6") into p's fields; unknown keys go

@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "device/device-internal.h"
 #include "util/fs.h"
@@ -71,6 +72,15 @@ int vgm_vf_parse_creatable(const char *text, vgm_kv **out, size_t *n)
 		}
 	}
 	return 0;
+}
+
+bool vgm_pci_is_nvidia(const vgm_host *h, const char *addr)
+{
+	if (!addr || !vgm_pci_addr_valid(addr))
+		return false;
+	_cleanup_free_ char *path = vgm_path(h->root, "/sys/bus/pci/devices/%s/vendor", addr);
+	_cleanup_free_ char *vendor = NULL;
+	return path && vgm_read_attr(path, &vendor) == 0 && strcasecmp(vendor, "0x10de") == 0;
 }
 
 int vgm_vf_current_type(const vgm_host *h, const char *vf, unsigned long long *out)

@@ -68,6 +68,8 @@ typedef struct vgm_migration_opts {
 	const char *persist_xml;    /* persistent XML rewritten for the target; NULL: none */
 	uint64_t bandwidth_bps;     /* 0: unlimited (a sticky cap from earlier runs is cleared) */
 	bool postcopy;              /* refused: VFIO devices cannot do post-copy */
+	bool clear_text;            /* false (default): VIR_MIGRATE_TLS; true only when the
+				       config says the peer is migrated in clear text */
 	unsigned poll_ms;           /* 0: 250 */
 	vgm_ctl_config ctl;
 } vgm_migration_opts;

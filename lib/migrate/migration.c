@@ -81,6 +81,9 @@ int vgm_migration_build_params(const vgm_migration_opts *o, virTypedParameterPtr
 	}
 	*flags = VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER | VIR_MIGRATE_PERSIST_DEST |
 		 VIR_MIGRATE_UNDEFINE_SOURCE;
+	/* Guest RAM and vGPU state are secrets: encrypted unless told otherwise. */
+	if (!o->clear_text)
+		*flags |= VIR_MIGRATE_TLS;
 	return 0;
 }
 

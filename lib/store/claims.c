@@ -133,6 +133,18 @@ static char *request_key(const vgm_claim_request *req)
 	return key;
 }
 
+/* ---- who asked ---- */
+
+/* A journal row for a change: detail is "CLAIM_ID by ACTOR". */
+static int journal_by(vgm_store *s, const char *migration_id, const char *domain,
+		      const char *step, const char *claim_id, const char *actor, vgm_error *err)
+{
+	_cleanup_free_ char *detail = NULL;
+	if (asprintf(&detail, "%s by %s", claim_id, actor ? actor : "agent") < 0)
+		return vgm_error_set(err, ENOMEM, "out of memory");
+	return store_journal_add(s, migration_id, domain, step, "ok", detail, err);
+}
+
 /* ---- C2: record the intent ---- */
 
 static int64_t lease_end(vgm_store *s, const vgm_claim_request *req)
@@ -221,8 +233,8 @@ static int record_claim(vgm_store *s, const vgm_claim_request *req, const char *
 			r = insert_created_intent(s, claim_id, req->devices[i].kind, &ch[i], err);
 	}
 	if (r == 0 && held)
-		r = store_journal_add(s, req->migration_id, req->domain_name, "claim", "ok",
-				      claim_id, err);
+		r = journal_by(s, req->migration_id, req->domain_name, "claim", claim_id,
+			       req->requested_by, err);
 	if (r < 0) {
 		store_rollback(s);
 		return r;
@@ -350,8 +362,8 @@ static int finish_claim(vgm_store *s, const vgm_claim_request *req, const char *
 	if (r == 0)
 		r = store_step_done(s, cl, "marking a claim held", err);
 	if (r == 0)
-		r = store_journal_add(s, req->migration_id, req->domain_name, "claim", "ok",
-				      claim_id, err);
+		r = journal_by(s, req->migration_id, req->domain_name, "claim", claim_id,
+			       req->requested_by, err);
 	if (r < 0) {
 		store_rollback(s);
 		return r;
@@ -648,15 +660,19 @@ static int insert_assignment(vgm_store *s, const vgm_claim *c, const vgm_claim_d
 	return store_step_done(s, st, "recording an assignment", err);
 }
 
-int claim_commit_tx(vgm_store *s, const vgm_claim *c, vgm_error *err)
+static int commit_tx_by(vgm_store *s, const vgm_claim *c, const char *actor, vgm_error *err)
 {
 	int r = claim_set_state(s, c->claim_id, VGM_CLAIM_COMMITTED, err);
 	for (size_t i = 0; r == 0 && i < c->n_devices; i++)
 		r = insert_assignment(s, c, &c->devices[i], err);
 	if (r == 0)
-		r = store_journal_add(s, c->migration_id, c->domain_name, "commit", "ok",
-				      c->claim_id, err);
+		r = journal_by(s, c->migration_id, c->domain_name, "commit", c->claim_id, actor, err);
 	return r;
+}
+
+int claim_commit_tx(vgm_store *s, const vgm_claim *c, vgm_error *err)
+{
+	return commit_tx_by(s, c, "reconcile", err);
 }
 
 static int finished_error(vgm_store *s, const vgm_claim *c, vgm_error *err)
@@ -668,11 +684,31 @@ static int finished_error(vgm_store *s, const vgm_claim *c, vgm_error *err)
 							    : vgm_claim_state_to_string(c->state));
 }
 
+/* A claim named by outside input, on behalf of who: a claim another owner
+ * holds does not exist for them. */
+static int claim_load_for(vgm_store *s, const char *claim_id, const vgm_claim_caller *who,
+			  vgm_claim **out, vgm_error *err)
+{
+	int r = claim_load_outside(s, claim_id, out, err);
+	if (r < 0 || !who || !who->owner || STREQ((*out)->source_host, who->owner))
+		return r;
+	vgm_claim_free(*out);
+	*out = NULL;
+	return vgm_error_setr(err, ENOENT, "not_found", "no claim %s for %s on %s", claim_id,
+			      who->owner, s->host_name);
+}
+
 int vgm_claims_commit(vgm_store *s, vgm_host *h, const char *claim_id, vgm_error *err)
+{
+	return vgm_claims_commit_as(s, h, claim_id, NULL, err);
+}
+
+int vgm_claims_commit_as(vgm_store *s, vgm_host *h, const char *claim_id,
+			 const vgm_claim_caller *who, vgm_error *err)
 {
 	_cleanup_(store_unlockp) _unused_ vgm_store *locked = store_lock(s);
 	_cleanup_(vgm_claim_freep) vgm_claim *c = NULL;
-	int r = claim_load_outside(s, claim_id, &c, err);
+	int r = claim_load_for(s, claim_id, who, &c, err);
 	if (r < 0)
 		return r;
 	if (c->state == VGM_CLAIM_COMMITTED)
@@ -683,7 +719,7 @@ int vgm_claims_commit(vgm_store *s, vgm_host *h, const char *claim_id, vgm_error
 		return finished_error(s, c, err);
 	r = store_begin(s, err);
 	if (r == 0)
-		r = claim_commit_tx(s, c, err);
+		r = commit_tx_by(s, c, who ? who->actor : NULL, err);
 	if (r < 0) {
 		store_rollback(s);
 		return r;
@@ -693,7 +729,7 @@ int vgm_claims_commit(vgm_store *s, vgm_host *h, const char *claim_id, vgm_error
 
 /* ---- release ---- */
 
-static int release_tx(vgm_store *s, const vgm_claim *c, vgm_error *err)
+static int release_tx(vgm_store *s, const vgm_claim *c, const char *actor, vgm_error *err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r = store_begin(s, err);
@@ -716,8 +752,7 @@ static int release_tx(vgm_store *s, const vgm_claim *c, vgm_error *err)
 	if (r == 0)
 		r = claim_set_state(s, c->claim_id, VGM_CLAIM_RELEASED, err);
 	if (r == 0)
-		r = store_journal_add(s, c->migration_id, c->domain_name, "release", "ok",
-				      c->claim_id, err);
+		r = journal_by(s, c->migration_id, c->domain_name, "release", c->claim_id, actor, err);
 	if (r < 0) {
 		store_rollback(s);
 		return r;
@@ -727,15 +762,20 @@ static int release_tx(vgm_store *s, const vgm_claim *c, vgm_error *err)
 
 /* R1; id gets the claim's normalised id, or "" when its devices lost the
  * link to it (a half-made claim deleted). */
-static int release_locked(vgm_store *s, const char *claim_id, char id[VGM_UUID_LEN + 1],
-			  vgm_error *err)
+static int release_locked(vgm_store *s, const char *claim_id, const vgm_claim_caller *who,
+			  char id[VGM_UUID_LEN + 1], vgm_error *err)
 {
 	_cleanup_(store_unlockp) _unused_ vgm_store *locked = store_lock(s);
 	_cleanup_(vgm_claim_freep) vgm_claim *c = NULL;
-	int r = claim_load_outside(s, claim_id, &c, err);
+	int r = claim_load_for(s, claim_id, who, &c, err);
 	if (r < 0)
 		return r;
 	snprintf(id, VGM_UUID_LEN + 1, "%s", c->claim_id);
+	if (c->state == VGM_CLAIM_COMMITTED && who && who->keep_committed)
+		return vgm_error_setr(err, EBUSY, "claim_committed",
+				      "claim %s on %s is committed: domain %s runs on its vGPUs; only "
+				      "%s's own agent ends that, once libvirt shows the domain has left",
+				      c->claim_id, s->host_name, c->domain_name, s->host_name);
 	if (c->state == VGM_CLAIM_PENDING && claim_is_creating(s, c->claim_id))
 		return in_progress_error(s, c->claim_id, err);
 	if (c->state == VGM_CLAIM_PENDING) {
@@ -743,14 +783,20 @@ static int release_locked(vgm_store *s, const char *claim_id, char id[VGM_UUID_L
 		return claim_undo_pending(s, c->claim_id, err);
 	}
 	if (c->state != VGM_CLAIM_RELEASED && c->state != VGM_CLAIM_EXPIRED)
-		return release_tx(s, c, err);
+		return release_tx(s, c, who ? who->actor : NULL, err);
 	return 0;
 }
 
 int vgm_claims_release(vgm_store *s, vgm_host *h, const char *claim_id, vgm_error *err)
 {
+	return vgm_claims_release_as(s, h, claim_id, NULL, err);
+}
+
+int vgm_claims_release_as(vgm_store *s, vgm_host *h, const char *claim_id,
+			  const vgm_claim_caller *who, vgm_error *err)
+{
 	char id[VGM_UUID_LEN + 1];
-	int r = release_locked(s, claim_id, id, err);
+	int r = release_locked(s, claim_id, who, id, err);
 	if (r < 0)
 		return r;
 	/* R2, also on a repeated release: finish removals an earlier one left. */

@@ -140,6 +140,8 @@ typedef struct vgm_claim_request {
 	const vgm_claim_device_req *devices;
 	size_t n_devices;          /* 1..VGM_CLAIM_MAX_DEVICES */
 	int64_t lease_seconds;     /* <= 0: 300 */
+	const char *requested_by;  /* who asked, for the journal ("peer host-a", "uid 0");
+				      NULL: "agent" */
 } vgm_claim_request;
 
 #define VGM_CLAIM_MAX_DEVICES 64
@@ -199,6 +201,26 @@ int vgm_claims_mark_in_flight(vgm_store *s, const char *claim_id, vgm_error *err
 /* The claim's true stage: "held", "in_flight", "committed", "released", ... */
 const char *vgm_claim_stage(const vgm_claim *c);
 int vgm_claims_get(vgm_store *s, const char *claim_id, vgm_claim **out, vgm_error *err);
+
+/* Who changes a claim, and what they may do.  The journal row of the change
+ * names actor.  With owner set, a claim whose source_host differs is
+ * "not_found" (a peer neither sees nor touches another's claims); with
+ * keep_committed, releasing a committed claim is refused with
+ * "claim_committed" (EBUSY): a running domain uses its devices, and only
+ * this host's agent, after asking libvirt, ends an assignment.  Checked
+ * under the store lock, so no state change slips in between. */
+typedef struct vgm_claim_caller {
+	const char *actor;   /* NULL: "agent" */
+	const char *owner;   /* NULL: any claim */
+	bool keep_committed;
+} vgm_claim_caller;
+
+/* vgm_claims_commit / vgm_claims_release on behalf of who (NULL: the agent
+ * itself, no restriction). */
+int vgm_claims_commit_as(vgm_store *s, vgm_host *h, const char *claim_id,
+			 const vgm_claim_caller *who, vgm_error *err);
+int vgm_claims_release_as(vgm_store *s, vgm_host *h, const char *claim_id,
+			  const vgm_claim_caller *who, vgm_error *err);
 /* Claims, newest first; finished ones (released, expired) only if all. */
 int vgm_claims_list(vgm_store *s, bool all, vgm_claim **out, size_t *n, vgm_error *err);
 /* The newest held claim for a domain (hook path); -ENOENT when none. */

@@ -211,7 +211,7 @@ class Host:
             if h is not self:
                 uri = h.libvirt_uri_as_peer or f"qemu+tcp://{h.name}/system"
                 lines += ["", f"[peer {h.name}]", f"address = 127.0.0.1:{h.port}",
-                          f"libvirt_uri = {uri}"]
+                          f"libvirt_uri = {uri}", "migration_tls = no"]
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + "\n")
 

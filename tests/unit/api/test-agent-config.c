@@ -109,7 +109,8 @@ static void test_keys_and_peers(void **state)
 				  "address = 198.51.100.1:7443\n"
 				  "[peer host-c]\n"
 				  "address = [::1]:7443\n"
-				  "libvirt_uri = qemu+tcp://host-c/system\n");
+				  "libvirt_uri = qemu+tcp://host-c/system\n"
+				  "migration_tls = no\n");
 
 	(void)state;
 	assert_string_equal(c->host_name, "host-b");
@@ -155,6 +156,51 @@ static void test_errors(void **state)
 	expect_error("[vgpumigd]\n[peer y]\nlibvirt_uri = qemu:///system\n", 2, "has no address");
 	expect_error("[peer y]\naddress = h:99999\n", 2, "HOST:PORT");
 	expect_error("[peer y]\nport = 1\n", 2, "unknown key 'port' in [peer y]");
+	/* clear text only when the config says so */
+	expect_error("[peer y]\naddress = h:1\nlibvirt_uri = qemu+tcp://y/system\n", 1,
+		     "clear text while migration_tls is on");
+	expect_error("[vgpumigd]\nmigration_tls = no\n[peer y]\naddress = h:1\n"
+		     "migration_tls = yes\nlibvirt_uri = qemu+tcp://y/system\n", 3,
+		     "use qemu+tls://");
+	expect_error("[peer y]\naddress = h:1\ntls_fingerprint = sha256:abcd\n", 3,
+		     "must be a SHA-256 fingerprint");
+	expect_error("[peer y]\naddress = h:1\ntls_name = a/b\n", 3, "tls_name 'a/b'");
+	expect_error("[peer y]\naddress = h:1\nmigration_tls = sometimes\n", 3, "true or false");
+	expect_error("[vgpumigd]\nsocket_read_group = no-such-group-vgm\n", 2,
+		     "socket_read_group 'no-such-group-vgm' does not exist");
+}
+
+/* Peers: identity binding, migration encryption and its default URI. */
+static void test_peer_security(void **state)
+{
+	agent_config *c = load_ok("[vgpumigd]\n"
+				  "socket_read_group = root\n"
+				  "[peer a]\naddress = h:1\n"
+				  "[peer b]\naddress = h:2\nmigration_tls = no\ntls_name = b.example\n"
+				  "tls_fingerprint = 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:"
+				  "00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff\n");
+	const agent_peer *a = agent_config_find_peer(c, "a"), *b = agent_config_find_peer(c, "b");
+	char *uri;
+
+	(void)state;
+	assert_non_null(c->socket_read_group);
+	assert_int_equal(c->socket_read_gid, 0);
+	assert_true(agent_peer_migration_tls(c, a));
+	uri = agent_peer_libvirt_uri(c, a);
+	assert_string_equal(uri, "qemu+tls://a/system");
+	free(uri);
+	assert_false(a->has_fingerprint);
+	assert_null(a->tls_name);
+	assert_false(agent_peer_migration_tls(c, b));
+	uri = agent_peer_libvirt_uri(c, b);
+	assert_string_equal(uri, "qemu+tcp://b/system");
+	free(uri);
+	assert_string_equal(b->tls_name, "b.example");
+	assert_true(b->has_fingerprint);
+	assert_int_equal(b->fingerprint[0], 0x00);
+	assert_int_equal(b->fingerprint[10], 0xaa);
+	assert_int_equal(b->fingerprint[31], 0xff);
+	agent_config_free(c);
 }
 
 static void test_split_hostport(void **state)
@@ -183,6 +229,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keys_and_peers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_peer_security, setup, teardown),
 		cmocka_unit_test(test_split_hostport),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

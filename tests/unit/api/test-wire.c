@@ -273,6 +273,28 @@ static void test_migration_request(void **state)
 	assert_non_null(strstr(err.message, "field 'to'"));
 }
 
+/* GET /v1/host's peers: how migrations to each travel. */
+static void test_peers(void **state)
+{
+	(void)state;
+	vgm_wire_peer_info p[] = {
+		{ "host-a", "10.0.0.1:7443", "qemu+tls://host-a/system", true },
+		{ "host-c", "10.0.0.3:7443", "qemu+tcp://host-c/system", false },
+	};
+	json_t *o = vgm_wire_peers_encode(p, 2);
+	assert_non_null(o);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(o, "host-a"), "migration")),
+			    "tls");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(o, "host-c"), "migration")),
+			    "clear text");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(o, "host-c"), "address")),
+			    "10.0.0.3:7443");
+	json_decref(o);
+	o = vgm_wire_peers_encode(NULL, 0);
+	assert_int_equal(json_object_size(o), 0);
+	json_decref(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -284,6 +306,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_hook_event),
 		cmocka_unit_test(test_migration_request),
+		cmocka_unit_test(test_peers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,15 +34,17 @@ static void test_params(void **state)
 	unsigned long long bw = 0;
 	assert_int_equal(virTypedParamsGetULLong(p, n, VIR_MIGRATE_PARAM_BANDWIDTH, &bw), 1);
 	assert_int_equal(bw, 21); /* MiB/s, rounded up */
+	/* encrypted unless the options say clear text */
 	assert_int_equal(flags, VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER | VIR_MIGRATE_PERSIST_DEST |
-					VIR_MIGRATE_UNDEFINE_SOURCE);
+					VIR_MIGRATE_UNDEFINE_SOURCE | VIR_MIGRATE_TLS);
 	assert_int_equal(flags & VIR_MIGRATE_POSTCOPY, 0);
 	virTypedParamsFree(p, n);
 
-	/* No cap, no XML: no parameters at all. */
-	o = (vgm_migration_opts){ .dest_uri = "qemu+tcp://hostB/system" };
+	/* No cap, no XML: no parameters at all; clear text only when asked. */
+	o = (vgm_migration_opts){ .dest_uri = "qemu+tcp://hostB/system", .clear_text = true };
 	assert_int_equal(vgm_migration_build_params(&o, &p, &n, &flags, NULL), 0);
 	assert_int_equal(n, 0);
+	assert_int_equal(flags & VIR_MIGRATE_TLS, 0);
 	virTypedParamsFree(p, n);
 }
 
