@@ -406,7 +406,7 @@ static int existing_claim(vgm_store *s, vgm_host *h, const vgm_claim_request *re
 	return r < 0 ? r : 1;
 }
 
-static int taken_ids(vgm_store *s, const vgm_device_use *uses, size_t n_uses, char ***out,
+int store_taken_ids(vgm_store *s, const vgm_device_use *uses, size_t n_uses, char ***out,
 		     size_t *n, vgm_error *err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
@@ -440,7 +440,7 @@ static int taken_ids(vgm_store *s, const vgm_device_use *uses, size_t n_uses, ch
 	return 0;
 }
 
-static void taken_free(char **v, size_t n, size_t n_borrowed)
+void store_taken_free(char **v, size_t n, size_t n_borrowed)
 {
 	for (size_t i = n_borrowed; v && i < n; i++)
 		free(v[i]);
@@ -467,11 +467,11 @@ static int choose_from(vgm_store *s, vgm_host *h, bool fresh, bool *loaded,
 	if (r == 0)
 		r = store_load_uses(s, &uses, &n_uses, err);
 	if (r == 0)
-		r = taken_ids(s, uses, n_uses, &taken, &n_taken, err);
+		r = store_taken_ids(s, uses, n_uses, &taken, &n_taken, err);
 	if (r == 0)
 		r = claim_choose(inv, (const char *const *)taken, n_taken, req, s->host_name, ch,
 				 err);
-	taken_free(taken, n_taken, n_uses);
+	store_taken_free(taken, n_taken, n_uses);
 	vgm_device_uses_free(uses, n_uses);
 	return r;
 }

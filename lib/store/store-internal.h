@@ -101,5 +101,11 @@ int store_remove_unowned_created(vgm_store *s, vgm_host *h, const char *claim_id
 int claim_undo_pending(vgm_store *s, vgm_host *h, const char *claim_id, store_actions *act,
 		       size_t *removed, size_t *failed, vgm_error *err);
 void store_action(store_actions *a, const char *fmt, ...) _printf_(2, 3);
+/* Ids nobody may be given (claims.c): the uses (borrowed, first n_uses
+ * entries) and every device a live claim or an assignment owns.  Free with
+ * store_taken_free(v, n, n_uses), also after an error. */
+int store_taken_ids(vgm_store *s, const vgm_device_use *uses, size_t n_uses, char ***out,
+		    size_t *n, vgm_error *err);
+void store_taken_free(char **v, size_t n, size_t n_borrowed);
 /* The device uses the agent reported (in_use callback); empty when none. */
 int store_load_uses(vgm_store *s, vgm_device_use **out, size_t *n, vgm_error *err);

@@ -177,6 +177,29 @@ int vgm_claims_list(vgm_store *s, bool all, vgm_claim **out, size_t *n, vgm_erro
 int vgm_claims_find_by_domain(vgm_store *s, const char *domain_uuid, vgm_claim **out,
 			      vgm_error *err);
 
+/* ---- capacity (capacity.c) ---- */
+
+/* What a claim of one profile could get on this host now, counted by the
+ * claims engine's own rules (per-GPU max_instance, one vGPU per VF,
+ * NVIDIA's homogeneous rule; devices owned by live claims, assignments or
+ * referenced by any domain libvirt knows, running or not, are taken). */
+typedef struct vgm_profile_capacity {
+	vgm_backend kind;
+	char *profile_name;
+	uint64_t framebuffer_bytes;
+	unsigned available;     /* free_existing + creatable: a claim of this many succeeds */
+	unsigned free_existing; /* existing instances nobody owns or uses */
+	unsigned creatable;     /* new instances the GPUs have room for */
+	unsigned held;          /* existing instances owned or used */
+} vgm_profile_capacity;
+
+/* One entry per (backend, profile name, framebuffer) the host offers, in
+ * inventory order.  Each count is for that profile alone: profiles sharing a
+ * GPU compete for it (homogeneous rule). */
+int vgm_store_capacity(vgm_store *s, vgm_host *h, vgm_profile_capacity **out, size_t *n,
+		       vgm_error *err);
+void vgm_profile_capacity_free(vgm_profile_capacity *c, size_t n);
+
 /* ---- assignments (devices handed to a domain by a committed claim) ---- */
 
 typedef struct vgm_assignment {
