@@ -193,8 +193,8 @@ static unsigned parent_room(const plan_state *ps, size_t i, const vgm_profile *p
 		return 0;
 	bool is_vf = p->backend == VGM_BACKEND_VF || !STREQ(physfn_of(p), p->address);
 	unsigned planned = ps->planned ? ps->planned[i] : 0;
-	if (is_vf && ps->ix->on_parent[i] + planned > 0)
-		return 0;
+	if (is_vf)
+		return ps->ix->on_parent[i] + planned == 0 && prof->available > 0;
 	return prof->available > planned ? prof->available - planned : 0;
 }
 
