@@ -388,7 +388,9 @@ static int no_capacity(const plan_state *ps, const vgm_claim_device_req *d,
 	for (size_t i = 0; i < req->n_devices; i++)
 		need += profile_match(d, req->devices[i].profile_name,
 				      req->devices[i].framebuffer_bytes);
-	profile_capacity(ps, d, &avail, &held, &creatable);
+	/* several of one profile: what the host has for them; one: what is left
+	 * beside the request's other devices */
+	profile_capacity(need > 1 ? &bare : ps, d, &avail, &held, &creatable);
 	avail += creatable;
 	char why[200] = "";
 	unsigned blocked = gpus_blocked(ps, d);
