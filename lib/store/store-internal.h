@@ -28,6 +28,10 @@ struct vgm_store {
 	vgm_host *inv_host;
 	int64_t inv_loaded_ms;
 	int64_t inventory_ttl_ms; /* <= 0: always read sysfs */
+	char **inv_dirty;         /* parents to read again before the next decision */
+	size_t n_inv_dirty;
+	uint64_t inv_gen;         /* changes with every change to inv */
+	size_t inv_cursor;        /* next parent for vgm_store_inventory_refresh */
 };
 
 static inline void sqlite3_finalizep(sqlite3_stmt **st)

@@ -58,6 +58,14 @@ typedef struct vgm_store_devops {
 		      const char *uuid, char **out_id, vgm_error *err);
 	int (*remove)(void *ctx, vgm_host *h, const char *id, vgm_error *err);
 	void *ctx;
+	/* The cheap reads that keep the cached inventory current (invcache.c):
+	 * vgm_inventory_load_instances and vgm_inventory_load_parent.  NULL with
+	 * lib/device's inventory_load: those; NULL with another inventory_load:
+	 * every refresh is a full inventory_load. */
+	int (*instances_load)(void *ctx, vgm_host *h, const vgm_inventory *known,
+			      vgm_instance **out, size_t *n, vgm_error *err);
+	int (*parent_load)(void *ctx, vgm_host *h, const char *address, vgm_parent *out,
+			   vgm_error *err);
 } vgm_store_devops;
 
 typedef struct vgm_store_opts {
@@ -176,6 +184,19 @@ int vgm_claims_list(vgm_store *s, bool all, vgm_claim **out, size_t *n, vgm_erro
 /* The newest held claim for a domain (hook path); -ENOENT when none. */
 int vgm_claims_find_by_domain(vgm_store *s, const char *domain_uuid, vgm_claim **out,
 			      vgm_error *err);
+
+/* ---- the cached inventory (invcache.c) ---- */
+
+/* A copy of the engine's inventory, kept current as described in
+ * invcache.c (no full sysfs read once the store has one): for the agent's
+ * other readers (check, host view, libvirt pass), so no request waits for a
+ * full scan.  Free with vgm_inventory_free. */
+int vgm_store_inventory_copy(vgm_store *s, vgm_host *h, vgm_inventory **out, vgm_error *err);
+/* The slow safety net: read the next max_parents parents again (round
+ * robin, sysfs read without the store lock) and swap them in unless the
+ * cache changed meanwhile (then the next call tries again).  A no-op before
+ * the first full read.  *refreshed (optional): parents swapped in. */
+int vgm_store_inventory_refresh(vgm_store *s, vgm_host *h, size_t max_parents, size_t *refreshed);
 
 /* ---- capacity (capacity.c) ---- */
 
