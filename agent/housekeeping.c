@@ -13,6 +13,10 @@
 #include "routes.h"
 
 #define FACTS_EVERY_S 30
+/* The inventory cache's safety net: parents re-read per tick (every 5 s at
+ * most), so a 256-parent host is read once over in about 80 s, a few
+ * parents at a time and never under the store lock. */
+#define INVENTORY_PARENTS_PER_TICK 16
 
 static int64_t now_s(void)
 {
@@ -128,6 +132,7 @@ void agent_housekeeping(agent *a)
 	for (size_t i = 0; i < rep.expired; i++)
 		agent_metrics_migration(a->metrics, "incoming_expired");
 	vgm_reconcile_report_clear(&rep);
+	vgm_store_inventory_refresh(a->store, a->host, INVENTORY_PARENTS_PER_TICK, NULL);
 	if (a->virt) {
 		agent_virt_sync(a);
 		process_events(a);
