@@ -7,13 +7,15 @@ host-b the driver allows 10 A100-4C per GPU (max_instance), so 20, not the 32
 VFs that each show available_instances=1; 40C: 1 per GPU, so 2.  Then host-b
 runs under libvirt's test driver with a DEFINED, shut-off domain holding all
 twenty 4C devices: they count as used, check refuses with the numbers, and a
-claim through the peer API is refused the same way.
+claim through the peer API is refused the same way.  On host-a: the agent's
+cached inventory shows its own creations and removals at once and one made
+behind its back after a refresh.
 """
 import json
 import os
 import uuid
 
-from agentlab import DATA, METADATA_NS, Lab, check, claim_body, device, finish
+from agentlab import DATA, METADATA_NS, Lab, check, claim_body, device, finish, wait_for
 
 TEMPLATE = open(os.path.join(DATA, "vgpu.xml.in")).read()
 A4C, A40C = "NVIDIA A100-4C", "NVIDIA A100-40C"
@@ -72,6 +74,31 @@ with Lab(("host-a", "host-b")) as lab:
     src = str(uuid.uuid4())
     a.create_mdev("nvidia-471", src)
     x = domain_file(lab, "vm1", src)
+
+    # --- the agent's cached inventory: own writes at once, others' soon ---
+    def device_ids(h):
+        r = h.local("GET", "/v1/devices")
+        return {d["id"] for d in (r.json() or {}).get("devices", [])}
+
+    check(device_ids(a) == {src}, "host-a's device list has the vGPU made before it started")
+    # two devices: the free one is reused, the second is created
+    r = a.peer("POST", "/v1/claims", claim_body("cache", "host-b", [device(str(uuid.uuid4())),
+                                                                    device(str(uuid.uuid4()))]),
+               as_host=b)
+    j = r.json() or {}
+    targets = {m["target_id"] for m in (j.get("mapping") or j.get("devices") or [])}
+    made = targets - {src}
+    check(r.status in (200, 201) and len(made) == 1 and made <= device_ids(a),
+          f"a device the agent created for a claim is listed at once (patched in) ({made})")
+    a.peer("DELETE", f"/v1/claims/{j.get('claim_id', '')}", as_host=b)
+    check(made and not (made & device_ids(a)), "and gone at once after its release")
+    behind = str(uuid.uuid4())
+    a.create_mdev("nvidia-473", behind, parent=a.parents()[-1])  # an 8C on the second GPU
+    seen = wait_for(lambda: behind in device_ids(a), timeout=5)
+    check(seen, "a device made behind the agent's back is listed after the cache's refresh")
+    t = types(a, b)
+    check(t.get(A4C) == 10 and t.get(A40C) == 0,
+          f"and counted: its GPU takes no 4C or 40C now ({t.get(A4C)} 4C, {t.get(A40C)} 40C)")
 
     # --- fresh host: per-GPU max_instance, not one per VF ---
     t = types(b, a)
