@@ -151,7 +151,7 @@ static int wanted_load(agent *a, const vgm_domain_info *d, bool lab, wanted_set 
 		       vgm_error *err)
 {
 	_cleanup_(vgm_inventory_freep) vgm_inventory *inv = NULL;
-	int r = vgm_store_inventory_copy(a->store, a->host, &inv, err);
+	int r = vgm_inventory_load(a->host, &inv, err);
 	if (r < 0)
 		return r;
 	if (agent_vgpus_local(d, inv, lab, &w->local, &w->n_local) < 0 ||

@@ -201,7 +201,7 @@ static int prep_domain(agent *a, const mig_cfg *c, const char *domain, prep *p, 
 	if (r < 0)
 		return r;
 	_cleanup_(vgm_inventory_freep) vgm_inventory *inv = NULL;
-	r = vgm_store_inventory_copy(a->store, a->host, &inv, err);
+	r = vgm_inventory_load(a->host, &inv, err);
 	if (r < 0)
 		return r;
 	if (agent_vgpus_local(p->info, inv, c->lab_mode, &p->v, &p->n) < 0)

@@ -19,7 +19,7 @@ int route_devices(agent_request *req)
 	_cleanup_(vgm_inventory_freep) vgm_inventory *inv = NULL;
 	vgm_error err = { 0 };
 
-	if (vgm_store_inventory_copy(req->a->store, req->a->host, &inv, &err) < 0)
+	if (vgm_inventory_load(req->a->host, &inv, &err) < 0)
 		return agent_reply_error(req, &err);
 	return agent_reply_json(req, 200, vgm_inventory_devices_json(inv));
 }
@@ -93,7 +93,7 @@ static void format_devices(agent *a, FILE *out)
 	owned_ids own = { 0 };
 	size_t free_n = 0, claimed = 0, assigned = 0;
 
-	if (vgm_store_inventory_copy(a->store, a->host, &inv, NULL) < 0 || owned_ids_load(a, &own, NULL) < 0) {
+	if (vgm_inventory_load(a->host, &inv, NULL) < 0 || owned_ids_load(a, &own, NULL) < 0) {
 		owned_ids_clear(&own);
 		return;
 	}

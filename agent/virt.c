@@ -257,7 +257,7 @@ void agent_virt_sync(agent *a)
 		log_warn("listing libvirt domains: %s", last_error());
 		return;
 	}
-	vgm_store_inventory_copy(a->store, a->host, &inv, NULL);
+	vgm_inventory_load(a->host, &inv, NULL);
 	for (int i = 0; i < n; i++) {
 		sync_domain(a, doms[i], inv, lab, &uses, &n_uses);
 		virDomainFree(doms[i]);

@@ -7,8 +7,9 @@
 #   bench-hook       fork+exec+round trip of vgpumig-hook for a ~100 KB domain
 #                    XML with a vGPU that has a claim (the agent rewrites it),
 #                    and for a ~100 KB domain without vGPU (handed back as is)
-#   bench-claim-tls  claim+release round trips over mutual TLS, then 256
-#                    concurrent claims
+#   bench-claim-tls  GET /v1/host and /v1/types (free counts) over mutual TLS,
+#                    claim+release round trips, then 256 concurrent claims
+# The default host has 8 GPUs x 32 VFs = 256 vGPU parents.
 # Everything it starts is stopped by pid, the mount undone and the dir removed.
 # Environment: RUNS (hook runs, 500), CLAIM_RUNS (claim round trips, 100),
 # CONCURRENT (256), CATALOG/GPUS/PROFILE/TYPE/FB_MIB (the emulated host and the
@@ -76,9 +77,13 @@ log_level = warn
 [peer host-a]
 address = 127.0.0.1:1
 EOF
+START=$(date +%s.%N)
 "$BUILD/agent/vgpumigd" --config "$T/vgpumigd.conf" 2>"$T/agent.log" &
 AGENT_PID=$!
-wait_for 30 curl -sf --unix-socket "$T/b.sock" http://localhost/v1/host || { cat "$T/agent.log" >&2; exit 1; }
+# The agent reads the whole inventory once at start (seconds on 256 parents
+# under load); every request after that answers from its kept-current copy.
+wait_for 300 curl -sf --unix-socket "$T/b.sock" http://localhost/v1/host || { cat "$T/agent.log" >&2; exit 1; }
+READY=$(date +%s.%N)
 
 # ~100 KB domains: many disks and NICs, one L40S-1B vGPU (or none).
 DOM_UUID=8f0c7a52-3b1e-4d6a-9c2f-5e7d1b3a9c01
@@ -120,7 +125,9 @@ EOF
 HOOK_CLAIM=$("${PEER_CURL[@]}" -H 'Content-Type: application/json' -d @"$T/claim.json" \
 	"https://127.0.0.1:$PORT/v1/claims" | python3 -c 'import json, sys; print(json.load(sys.stdin)["claim_id"])')
 
-echo "== host: $CATALOG x$GPUS, profile $PROFILE; load: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
+PARENTS=$(ls "$T/sysfs/sys/class/mdev_bus" | wc -l)
+echo "== host: $CATALOG x$GPUS ($PARENTS vGPU parents), profile $PROFILE; load: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
+echo "== agent start to ready (one full inventory read): $(echo "$READY - $START" | bc) s"
 echo "== vGPU domain with a claim (agent round trip + rewrite)"
 "$BUILD/bench/bench-hook" --hook "$BUILD/hook/vgpumig-hook" --socket "$T/b.sock" \
 	--xml "$T/vgpu.xml" --runs "$RUNS" --domain bench-vm
@@ -133,3 +140,4 @@ echo "== claims over mutual TLS"
 "$BUILD/bench/bench-claim-tls" --peer "127.0.0.1:$PORT" --cert "$T/certs/host-a.pem" \
 	--key "$T/certs/host-a-key.pem" --ca "$T/certs/ca.pem" --runs "$CLAIM_RUNS" \
 	--concurrent "$CONCURRENT" --profile "$PROFILE" --type "$TYPE" --fb-mib "$FB_MIB"
+echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -8,6 +8,8 @@
 
 struct vgm_host {
 	char *root; /* sysfs root: "/" on a real host, any directory in tests */
+	vgm_inventory_source source; /* NULL: vgm_inventory_load scans sysfs */
+	void *source_ctx;
 };
 
 /* Grow *arr by one zeroed element of elsize bytes; returns it or NULL. */

@@ -81,7 +81,20 @@ int vgm_host_new(const char *sysfs_root, vgm_host **out, vgm_error *err);
 void vgm_host_free(vgm_host *h);
 const char *vgm_host_root(const vgm_host *h);
 
+/* The host's inventory: from its inventory source when one is set, else a
+ * full sysfs read (vgm_inventory_scan). */
 int vgm_inventory_load(vgm_host *h, vgm_inventory **out, vgm_error *err);
+/* A full read of sysfs, whatever source is set. */
+int vgm_inventory_scan(vgm_host *h, vgm_inventory **out, vgm_error *err);
+/* A full read of a 256-parent host takes seconds; an owner of a copy it
+ * keeps current (the agent's store: vgm_store_inventory_source) installs
+ * itself here so every reader of the host (checks, facts, the libvirt pass)
+ * shares that copy instead of scanning.  load hands back a copy the caller
+ * frees, and must itself read sysfs with vgm_inventory_scan, never
+ * vgm_inventory_load.  NULL load: scan again. */
+typedef int (*vgm_inventory_source)(void *ctx, vgm_host *h, vgm_inventory **out,
+				    vgm_error *err);
+void vgm_host_set_inventory_source(vgm_host *h, vgm_inventory_source load, void *ctx);
 void vgm_inventory_free(vgm_inventory *inv);
 void vgm_parent_clear(vgm_parent *p);
 void vgm_instances_free(vgm_instance *v, size_t n);

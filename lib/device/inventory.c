@@ -389,7 +389,20 @@ static int vf_parents_load_all(vgm_host *h, vgm_inventory *inv)
 	return r;
 }
 
+void vgm_host_set_inventory_source(vgm_host *h, vgm_inventory_source load, void *ctx)
+{
+	h->source = load;
+	h->source_ctx = ctx;
+}
+
 int vgm_inventory_load(vgm_host *h, vgm_inventory **out, vgm_error *err)
+{
+	if (h->source)
+		return h->source(h->source_ctx, h, out, err);
+	return vgm_inventory_scan(h, out, err);
+}
+
+int vgm_inventory_scan(vgm_host *h, vgm_inventory **out, vgm_error *err)
 {
 	_cleanup_(vgm_inventory_freep) vgm_inventory *inv = calloc(1, sizeof(*inv));
 	if (!inv)

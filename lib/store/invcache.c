@@ -358,6 +358,11 @@ int vgm_store_inventory_copy(vgm_store *s, vgm_host *h, vgm_inventory **out, vgm
 	return 0;
 }
 
+int vgm_store_inventory_source(void *store, vgm_host *h, vgm_inventory **out, vgm_error *err)
+{
+	return vgm_store_inventory_copy(store, h, out, err);
+}
+
 typedef struct parent_read {
 	char *address;
 	vgm_parent fresh;

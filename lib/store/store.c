@@ -135,7 +135,7 @@ void store_action(store_actions *a, const char *fmt, ...)
 
 static int real_inventory_load(void *ctx, vgm_host *h, vgm_inventory **out, vgm_error *err)
 {
-	return vgm_inventory_load(h, out, err);
+	return vgm_inventory_scan(h, out, err);
 }
 
 static void real_inventory_free(void *ctx, vgm_inventory *inv)

@@ -192,6 +192,10 @@ int vgm_claims_find_by_domain(vgm_store *s, const char *domain_uuid, vgm_claim *
  * other readers (check, host view, libvirt pass), so no request waits for a
  * full scan.  Free with vgm_inventory_free. */
 int vgm_store_inventory_copy(vgm_store *s, vgm_host *h, vgm_inventory **out, vgm_error *err);
+/* The same as a vgm_inventory_source: vgm_host_set_inventory_source(h,
+ * vgm_store_inventory_source, store) makes vgm_inventory_load(h) answer from
+ * the store's copy (the store must outlive that setting). */
+int vgm_store_inventory_source(void *store, vgm_host *h, vgm_inventory **out, vgm_error *err);
 /* The slow safety net: read the next max_parents parents again (round
  * robin, sysfs read without the store lock) and swap them in unless the
  * cache changed meanwhile (then the next call tries again).  A no-op before

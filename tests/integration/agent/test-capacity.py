@@ -69,10 +69,10 @@ with Lab(("host-a", "host-b")) as lab:
     a, b = lab["host-a"], lab["host-b"]
     a.start_emulator("A100", gpus=2)
     b.start_emulator("A100", gpus=2)
-    a.start_agent()
-    b.start_agent()
     src = str(uuid.uuid4())
     a.create_mdev("nvidia-471", src)
+    a.start_agent()
+    b.start_agent()
     x = domain_file(lab, "vm1", src)
 
     # --- the agent's cached inventory: own writes at once, others' soon ---
@@ -80,7 +80,8 @@ with Lab(("host-a", "host-b")) as lab:
         r = h.local("GET", "/v1/devices")
         return {d["id"] for d in (r.json() or {}).get("devices", [])}
 
-    check(device_ids(a) == {src}, "host-a's device list has the vGPU made before it started")
+    ids0 = device_ids(a)
+    check(ids0 == {src}, f"host-a's device list has the vGPU made before it started ({ids0})")
     # two devices: the free one is reused, the second is created
     r = a.peer("POST", "/v1/claims", claim_body("cache", "host-b", [device(str(uuid.uuid4())),
                                                                     device(str(uuid.uuid4()))]),
