@@ -12,7 +12,7 @@
 # The default host has 8 GPUs x 32 VFs = 256 vGPU parents.
 # Everything it starts is stopped by pid, the mount undone and the dir removed.
 # Environment: RUNS (hook runs, 500), CLAIM_RUNS (claim round trips, 100),
-# CONCURRENT (256), CATALOG/GPUS/PROFILE/TYPE/FB_MIB (the emulated host and the
+# CONCURRENT (256), STATE_PARENT (see below), CATALOG/GPUS/PROFILE/TYPE/FB_MIB (the emulated host and the
 # profile claimed; default L40S x8, "NVIDIA L40S-1B", the only catalog with room
 # for 256; A100 2 "NVIDIA A100-4C" nvidia-471 4096 gives a small, fast host).
 # Numbers only, no pass/fail.
@@ -29,6 +29,10 @@ PROFILE=${PROFILE:-NVIDIA L40S-1B}
 TYPE=${TYPE:-nvidia-1155}
 FB_MIB=${FB_MIB:-1024}
 T=$(mktemp -d /tmp/vgm-bench-XXXXXX)
+# STATE_PARENT=/dev/shm puts the agent's SQLite file on a tmpfs, where its
+# fsyncs cost nothing: the engine's own cost apart from the disk's.
+STATE=$T/state
+[ -n "${STATE_PARENT:-}" ] && STATE=$(mktemp -d "$STATE_PARENT/vgm-bench-state-XXXXXX")
 EMU_PID= AGENT_PID=
 
 cleanup() {
@@ -40,6 +44,7 @@ cleanup() {
 		wait "$EMU_PID" 2>/dev/null || true
 	fi
 	rm -rf "$T"
+	[ "$STATE" = "$T/state" ] || rm -rf "$STATE"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -54,7 +59,7 @@ wait_for() { # wait_for SECONDS COMMAND...
 }
 
 "$SRC/scripts/mkcerts" "$T/certs" host-a host-b
-mkdir -p "$T/sysfs" "$T/state"
+mkdir -p "$T/sysfs" "$STATE"
 "$BUILD/tools/vgpu-sysfs-emu" --catalog "$CATALOG" --gpus "$GPUS" --driver-version 550.90.05 -f "$T/sysfs" >"$T/emu.log" 2>&1 &
 EMU_PID=$!
 wait_for 10 test -d "$T/sysfs/sys/class/mdev_bus"
@@ -63,7 +68,7 @@ PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 cat >"$T/vgpumigd.conf" <<EOF
 [vgpumigd]
 host_name = host-b
-state_dir = $T/state
+state_dir = $STATE
 sysfs_root = $T/sysfs
 socket = $T/b.sock
 listen = 127.0.0.1:$PORT
@@ -127,6 +132,7 @@ HOOK_CLAIM=$("${PEER_CURL[@]}" -H 'Content-Type: application/json' -d @"$T/claim
 
 PARENTS=$(ls "$T/sysfs/sys/class/mdev_bus" | wc -l)
 echo "== host: $CATALOG x$GPUS ($PARENTS vGPU parents), profile $PROFILE; load: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
+echo "== agent state dir: $STATE"
 echo "== agent start to ready (one full inventory read): $(echo "$READY - $START" | bc) s"
 echo "== vGPU domain with a claim (agent round trip + rewrite)"
 "$BUILD/bench/bench-hook" --hook "$BUILD/hook/vgpumig-hook" --socket "$T/b.sock" \
