@@ -193,9 +193,10 @@ static int concurrent(const bench_opts *o, vgm_client *c)
 	double *lat = calloc((size_t)n, sizeof(double));
 	for (int i = 0; lat && i < n; i++)
 		lat[i] = w[i].ms;
-	if (lat)
-		printf("  time to answer  p50 %.1f  p99 %.1f  max %.1f ms\n", bench_pct(lat, (size_t)n, 50),
-		       bench_pct(lat, (size_t)n, 99), lat[n - 1]);
+	if (lat) {
+		double p50 = bench_pct(lat, (size_t)n, 50), p99 = bench_pct(lat, (size_t)n, 99);
+		printf("  time to answer  p50 %.1f  p99 %.1f  max %.1f ms\n", p50, p99, lat[n - 1]);
+	}
 	free(lat);
 	int rel_errors = 0;
 	for (int i = 0; i < n; i++)

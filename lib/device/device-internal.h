@@ -25,6 +25,8 @@ int vgm_parent_add(vgm_host *h, vgm_inventory *inv, const char *addr, vgm_backen
 /* VF backend (vf.c). */
 int vgm_vf_parent_load(vgm_host *h, vgm_inventory *inv, const char *addr);
 int vgm_vf_instances_load(vgm_inventory *inv);
+/* Append the instance a VF holding type_id is (id and parent: the VF). */
+int vgm_vf_instance_push(vgm_inventory *inv, const char *vf, const char *type_id);
 /* Parse creatable_vgpu_types text into {id, name} pairs, skipping header and
  * malformed lines. */
 int vgm_vf_parse_creatable(const char *text, vgm_kv **out, size_t *n);

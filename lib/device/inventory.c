@@ -498,16 +498,9 @@ static int vf_instances_scan(vgm_host *h, const vgm_inventory *known, vgm_invent
 			return r;
 		if (r < 0 || cur == 0)
 			continue; /* gone or free: the caller's diff sees it */
-		vgm_instance *in = vgm_array_push((void **)&inv->instances, &inv->n_instances,
-						  sizeof(*in));
-		if (!in)
-			return -ENOMEM;
-		in->kind = VGM_BACKEND_VF;
-		in->id = strdup(p->address);
-		in->parent = strdup(p->address);
-		if (asprintf(&in->type_id, "%llu", cur) < 0)
-			in->type_id = NULL;
-		if (!in->id || !in->parent || !in->type_id)
+		char type[24];
+		snprintf(type, sizeof(type), "%llu", cur);
+		if (vgm_vf_instance_push(inv, p->address, type) < 0)
 			return -ENOMEM;
 	}
 	return 0;

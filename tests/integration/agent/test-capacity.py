@@ -15,29 +15,14 @@ import json
 import os
 import uuid
 
-from agentlab import DATA, METADATA_NS, Lab, check, claim_body, device, finish, wait_for
+from agentlab import Lab, check, claim_body, device, domain_file, finish, wait_for
 
-TEMPLATE = open(os.path.join(DATA, "vgpu.xml.in")).read()
 A4C, A40C = "NVIDIA A100-4C", "NVIDIA A100-40C"
 
 
 def types(h, peer):
     r = h.peer("GET", "/v1/types", as_host=peer)
     return {x["name"]: x["available"] for x in (r.json() or {}).get("profiles", [])}
-
-
-def domain_file(lab, name, vgpu, profile=A4C, type_id="nvidia-471", fb_mib=4096):
-    hostdev = (f"    <hostdev mode='subsystem' type='mdev' managed='no' model='vfio-pci'>\n"
-               f"      <source>\n        <address uuid='{vgpu}'/>\n      </source>\n    </hostdev>")
-    md = (f"    <vgpumig:vgpus xmlns:vgpumig=\"{METADATA_NS}\">\n"
-          f"      <vgpumig:vgpu id='{vgpu}' kind='mdev' profile='{profile}' type='{type_id}' "
-          f"framebuffer='{fb_mib << 20}'/>\n    </vgpumig:vgpus>")
-    xml = (TEMPLATE.replace("@NAME@", name).replace("@DOMUUID@", str(uuid.uuid4()))
-           .replace("@META@", md).replace("@HOSTDEVS@", hostdev))
-    path = os.path.join(lab.dir, f"{name}.xml")
-    with open(path, "w") as f:
-        f.write(xml)
-    return path
 
 
 def holder_node(lab, ids):
