@@ -509,7 +509,9 @@ static int vf_instances_scan(vgm_host *h, const vgm_inventory *known, vgm_invent
 int vgm_inventory_load_instances(vgm_host *h, const vgm_inventory *known, vgm_instance **out,
 				 size_t *n, vgm_error *err)
 {
-	vgm_inventory tmp = {0};
+	vgm_inventory tmp = {0}, none = {0};
+	if (!known)
+		known = &none; /* mdev instances only, unnamed */
 	int r = mdev_instances_load(h, known, &tmp);
 	if (r >= 0)
 		r = vf_instances_scan(h, known, &tmp);
