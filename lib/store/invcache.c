@@ -24,8 +24,10 @@
  * keeps what choose.c relies on: instances (with profile name and
  * framebuffer), each profile's available count on its parent, a VF's
  * current type; per-GPU caps and the homogeneous rule are derived from the
- * instances.  On NVIDIA's VF interface a VF's creatable list depends on its
- * siblings, so a write there marks the GPU's other VFs for a re-read. */
+ * instances, and when a GPU's last vGPU goes every type is offered on it
+ * again (gpu_emptied).  On NVIDIA's VF interface a VF's creatable list
+ * depends on its siblings, so a write there marks the GPU's other VFs for a
+ * re-read. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -179,6 +181,49 @@ static int reload_dirty(vgm_store *s, vgm_host *h, vgm_error *err)
 	return r;
 }
 
+/* ---- a GPU whose last vGPU went ---- */
+
+static const char *gpu_of(const vgm_parent *p)
+{
+	return p->physfn ? p->physfn : p->address;
+}
+
+static bool gpu_has_instances(vgm_inventory *inv, const char *gpu)
+{
+	for (size_t i = 0; i < inv->n_instances; i++) {
+		const vgm_parent *p = find_parent(inv, inv->instances[i].parent);
+		if (p && STREQ(gpu_of(p), gpu))
+			return true;
+	}
+	return false;
+}
+
+/* NVIDIA's homogeneous rule lifts when a GPU's last vGPU goes: every type is
+ * offered again on all its parents, which no instance shows.  Set the counts
+ * an empty GPU has (a VF holding an mdev: 1; a GPU: max_instance), or read
+ * the parent again where a count is unknown (the vendor VF interface, whose
+ * creatable lists change). */
+static int gpu_emptied(vgm_store *s, const char *gpu_name)
+{
+	_cleanup_free_ char *gpu = strdup(gpu_name);
+	int r = gpu ? 0 : -ENOMEM;
+	for (size_t i = 0; r == 0 && i < s->inv->n_parents; i++) {
+		vgm_parent *q = &s->inv->parents[i];
+		if (!STREQ(gpu_of(q), gpu))
+			continue;
+		bool vf = !STREQ(gpu_of(q), q->address), unknown = q->backend == VGM_BACKEND_VF;
+		for (size_t j = 0; !unknown && j < q->n_profiles; j++) {
+			vgm_profile *t = &q->profiles[j];
+			unknown = !vf && t->max_instances == 0;
+			t->available = vf ? 1 : t->max_instances;
+		}
+		if (unknown && cheap_reads(s))
+			r = dirty_add(s, q->address);
+	}
+	s->inv_gen++;
+	return r;
+}
+
 /* ---- refresh: instances read again, changed parents re-read ---- */
 
 static const vgm_instance *find_instance(const vgm_instance *v, size_t n, const char *id)
@@ -218,9 +263,16 @@ static int inventory_refresh(vgm_store *s, vgm_host *h, vgm_error *err)
 	if (r < 0)
 		return r;
 	r = instances_diff(s, now, n);
-	vgm_instances_free(s->inv->instances, s->inv->n_instances);
+	vgm_instance *old = s->inv->instances;
+	size_t n_old = s->inv->n_instances;
 	s->inv->instances = now;
 	s->inv->n_instances = n;
+	for (size_t i = 0; r == 0 && i < n_old; i++) {
+		const vgm_parent *p = find_parent(s->inv, old[i].parent);
+		if (p && !gpu_has_instances(s->inv, gpu_of(p)))
+			r = gpu_emptied(s, gpu_of(p));
+	}
+	vgm_instances_free(old, n_old);
 	if (r == 0)
 		r = reload_dirty(s, h, err);
 	else
@@ -337,7 +389,10 @@ void store_inventory_note_remove(vgm_store *s, const char *id)
 		memmove(in, in + 1, (inv->n_instances - i - 1) * sizeof(*in));
 		inv->n_instances--;
 		s->inv_gen++;
-		if (vf && dirty_add_gpu(s, parent) < 0)
+		int r = vf ? dirty_add_gpu(s, parent) : 0;
+		if (r == 0 && p && !gpu_has_instances(inv, gpu_of(p)))
+			r = gpu_emptied(s, gpu_of(p));
+		if (r < 0)
 			store_inventory_drop(s);
 		free(parent);
 		return;

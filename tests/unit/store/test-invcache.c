@@ -12,6 +12,7 @@
 
 #define A4C "NVIDIA A100-4C"
 #define A8C "NVIDIA A100-8C"
+#define A40C "NVIDIA A100-40C"
 
 typedef struct counted {
 	fake_dev *f;
@@ -251,6 +252,46 @@ static void test_refresh_sees_changes(void **state)
 	assert_int_equal(x->c.full, 1);
 }
 
+/* A GPU's last vGPU goes: every type is offered on it again at once, with
+ * no read (the homogeneous rule lifts; no instance shows that). */
+static void test_emptied_gpu(void **state)
+{
+	fixture *x = *state;
+	/* read while the first GPU hosts a 4C: the fake shows 0 8C there */
+	assert_int_equal(fake_add_instance(x->c.f, OTHER1, 0, "nvidia-471"), 0);
+	fx_open(x, 3600 * 1000);
+	assert_int_equal(avail(x, A8C), 3 * 5);
+	vgm_claim *c = claim1(x, "m1", SRC1, A4C); /* takes the free OTHER1 */
+	assert_string_equal(c->devices[0].target_id, OTHER1);
+	assert_int_equal(vgm_claims_release(x->s, NULL, c->claim_id, NULL), 0);
+	assert_int_equal(avail(x, A8C), 3 * 5); /* OTHER1 stays: not ours */
+	vgm_claim *d = claim1(x, "m2", SRC2, A40C);
+	assert_true(d->devices[0].created);
+	assert_int_equal(avail(x, A8C), 2 * 5);
+	assert_int_equal(vgm_claims_release(x->s, NULL, d->claim_id, NULL), 0);
+	assert_int_equal(avail(x, A8C), 3 * 5);
+	/* the operator removes OTHER1: once the instances are read again, its
+	 * GPU offers 8C again, though the fake's last read of it said 0 */
+	fake_drop(x->c.f, OTHER1);
+	vgm_reconcile_report rep;
+	assert_int_equal(vgm_reconcile(x->s, NULL, &rep, NULL), 0);
+	vgm_reconcile_report_clear(&rep);
+	assert_int_equal(avail(x, A8C), 4 * 5);
+	/* and our own last removal on a GPU lifts the rule as well, also when
+	 * the full read (a restart) saw that GPU hosting 4C */
+	vgm_claim *e = claim1(x, "m3", SRC3, A4C);
+	vgm_store_close(x->s);
+	fx_open(x, 3600 * 1000);
+	assert_int_equal(avail(x, A8C), 3 * 5);
+	unsigned reads = x->c.parents + x->c.instances + x->c.full;
+	assert_int_equal(vgm_claims_release(x->s, NULL, e->claim_id, NULL), 0);
+	assert_int_equal(avail(x, A8C), 4 * 5);
+	assert_int_equal(x->c.parents + x->c.instances + x->c.full, reads);
+	vgm_claim_free(c);
+	vgm_claim_free(d);
+	vgm_claim_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -258,6 +299,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_change_rereads_its_parent, fx_setup,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_refresh_sees_changes, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_emptied_gpu, fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
