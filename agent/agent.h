@@ -43,6 +43,7 @@ typedef struct agent {
 	const char *crash_at;   /* test-only fault point (VGPUMIG_TEST_CRASH_AT) or NULL */
 	vgm_device_use *in_use; /* under lock: devices domains on this host use */
 	size_t n_in_use;
+	bool in_use_known;      /* under lock: the last libvirt pass read every domain */
 	agent_pending_event *events; /* under lock */
 	/* On-demand libvirt sync (agent_sync_now): a request thread bumps
 	 * sync_wanted and writes wake_fd; the main thread syncs, then raises
@@ -96,7 +97,8 @@ void agent_housekeeping(agent *a);
 /* Run reconcile now; fills *out with a JSON report (POST /v1/gc). */
 int agent_gc(agent *a, json_t **out, vgm_error *err);
 void agent_queue_event(agent *a, const char *domain_uuid, const char *domain_name);
-/* The store's in_use callback: a copy of the cache. */
+/* The store's in_use callback: a copy of the cache, or "unavailable" when
+ * the last libvirt pass could not read every domain (cannot tell). */
 int agent_in_use(void *ctx, vgm_device_use **out, size_t *n, vgm_error *err);
 
 /* ---- host facts (facts.c) ---- */

@@ -28,11 +28,13 @@ static int64_t now_s(void)
 
 static json_t *report_json(const vgm_reconcile_report *r)
 {
-	json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			      "released", (json_int_t)r->expired, "expired", (json_int_t)r->expired,
 			      "auto_committed", (json_int_t)r->auto_committed, "pending_dropped",
 			      (json_int_t)r->pending_dropped, "removed", (json_int_t)r->removed,
-			      "remove_failed", (json_int_t)r->remove_failed, "dropped_created",
+			      "remove_failed", (json_int_t)r->remove_failed, "remove_blocked",
+			      (json_int_t)r->remove_blocked, "remove_kept", (json_int_t)r->remove_kept,
+			      "dropped_created",
 			      (json_int_t)r->dropped_created, "dropped_owned", (json_int_t)r->dropped_owned,
 			      "pruned", (json_int_t)r->pruned);
 	json_t *actions = json_array();
@@ -52,6 +54,14 @@ static int reconcile_logged(agent *a, vgm_reconcile_report *rep, vgm_error *err)
 
 	for (size_t i = 0; r >= 0 && i < rep->n_actions; i++)
 		log_info("reconcile: %s", rep->actions[i]);
+	/* Devices we created that should be gone but are not: the operator may
+	 * have to act (stop a VM, bring libvirt back). */
+	if (r >= 0 && rep->remove_blocked)
+		log_warn("reconcile: %zu vGPU removal(s) blocked in sysfs (device still open?); "
+			 "retrying", rep->remove_blocked);
+	if (r >= 0 && rep->remove_kept)
+		log_warn("reconcile: %zu unowned vGPU(s) this agent created kept: a domain uses "
+			 "them or libvirt cannot tell; retrying", rep->remove_kept);
 	return r;
 }
 
@@ -127,16 +137,18 @@ void agent_housekeeping(agent *a)
 	vgm_error err = { 0 };
 	json_t *facts;
 
+	/* libvirt first: reconcile removes devices only with a fresh view of
+	 * what every domain uses. */
+	if (a->virt) {
+		agent_virt_sync(a);
+		process_events(a);
+	}
 	if (reconcile_logged(a, &rep, &err) < 0)
 		log_error("reconcile: %s", vgm_error_message(&err));
 	for (size_t i = 0; i < rep.expired; i++)
 		agent_metrics_migration(a->metrics, "incoming_expired");
 	vgm_reconcile_report_clear(&rep);
 	vgm_store_inventory_refresh(a->store, a->host, INVENTORY_PARENTS_PER_TICK, NULL);
-	if (a->virt) {
-		agent_virt_sync(a);
-		process_events(a);
-	}
 	/* facts change rarely (driver upgrade, libvirt restart) and cost a full
 	 * inventory read: refresh them every FACTS_EVERY_S, not every tick.  Facts
 	 * taken before libvirt answered lack its versions, and a peer's pre-check
@@ -164,6 +176,12 @@ int agent_in_use(void *ctx, vgm_device_use **out, size_t *n, vgm_error *err)
 	*out = NULL;
 	*n = 0;
 	pthread_mutex_lock(&a->lock);
+	if (!a->in_use_known) {
+		pthread_mutex_unlock(&a->lock);
+		return vgm_error_setr(err, EAGAIN, "unavailable",
+				      "libvirt has not listed every domain (not reachable, or a "
+				      "domain's XML could not be read)");
+	}
 	copy = calloc(a->n_in_use + 1, sizeof(*copy));
 	for (i = 0; copy && i < a->n_in_use; i++) {
 		copy[i].device_id = strdup(a->in_use[i].device_id);

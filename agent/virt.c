@@ -170,7 +170,9 @@ static bool settled(virDomainPtr dom)
 	return job.type == VIR_DOMAIN_JOB_NONE;
 }
 
-static void sync_domain(agent *a, virDomainPtr dom, const vgm_inventory *inv, bool lab_mode,
+/* false when the domain's devices could not be read: then nobody can tell
+ * what it uses. */
+static bool sync_domain(agent *a, virDomainPtr dom, const vgm_inventory *inv, bool lab_mode,
 			vgm_device_use **uses, size_t *n_uses)
 {
 	_cleanup_free_ char *xml = virDomainGetXMLDesc(dom, 0);
@@ -178,17 +180,31 @@ static void sync_domain(agent *a, virDomainPtr dom, const vgm_inventory *inv, bo
 	agent_vgpu *v = NULL;
 	size_t n = 0;
 
-	if (!xml || vgm_domxml_inspect(xml, strlen(xml), &d, NULL) < 0)
-		return;
+	if (!xml) {
+		virErrorPtr e = virGetLastError();
+
+		/* undefined between the listing and now: it uses nothing */
+		return e && e->code == VIR_ERR_NO_DOMAIN;
+	}
+	if (vgm_domxml_inspect(xml, strlen(xml), &d, NULL) < 0)
+		return false;
 	collect_uses(d, lab_mode, uses, n_uses);
 	if (!inv || !settled(dom))
-		return;
+		return true;
 	if (agent_vgpus_local(d, inv, lab_mode, &v, &n) < 0)
-		return;
+		return true;
 	if (n && !agent_vgpus_match_meta(d, v, n))
 		record_metadata(dom, d, v, n);
 	agent_vgpus_free(v, n);
 	(void)a;
+	return true;
+}
+
+static void in_use_unknown(agent *a)
+{
+	pthread_mutex_lock(&a->lock);
+	a->in_use_known = false;
+	pthread_mutex_unlock(&a->lock);
 }
 
 /* Assignments whose domain left while we did not hear the hook. */
@@ -250,24 +266,33 @@ void agent_virt_sync(agent *a)
 	int n;
 	bool lab = agent_lab_mode(a);
 
-	if (!virt_ready(a->virt))
+	bool known = true;
+
+	if (!virt_ready(a->virt)) {
+		in_use_unknown(a);
 		return;
+	}
 	n = virConnectListAllDomains(a->virt->conn, &doms, 0);
 	if (n < 0) {
 		log_warn("listing libvirt domains: %s", last_error());
+		in_use_unknown(a);
 		return;
 	}
 	vgm_inventory_load(a->host, &inv, NULL);
 	for (int i = 0; i < n; i++) {
-		sync_domain(a, doms[i], inv, lab, &uses, &n_uses);
+		known &= sync_domain(a, doms[i], inv, lab, &uses, &n_uses);
 		virDomainFree(doms[i]);
 	}
 	free(doms);
+	if (!known)
+		log_warn("libvirt: a domain's XML could not be read; no vGPU is removed until "
+			 "every domain's can");
 	pthread_mutex_lock(&a->lock);
 	old = a->in_use;
 	n_old = a->n_in_use;
 	a->in_use = uses;
 	a->n_in_use = n_uses;
+	a->in_use_known = known;
 	pthread_mutex_unlock(&a->lock);
 	vgm_device_uses_free(old, n_old);
 	sweep_assignments(a);

@@ -105,17 +105,13 @@ static int release_domain_tx(vgm_store *s, const char *du, size_t n, vgm_error *
 	return r;
 }
 
-int vgm_assignment_release_domain(vgm_store *s, vgm_host *h, const char *domain_uuid,
-				  size_t *n_released, vgm_error *err)
+/* 1 when assignments were freed (devices may wait for removal). */
+static int release_domain_locked(vgm_store *s, const char *du, size_t *n_released,
+				 vgm_error *err)
 {
-	int r = vgm_check_uuid("domain uuid", domain_uuid, err);
-	if (r < 0)
-		return r;
-	char du[VGM_UUID_LEN + 1];
-	vgm_id_normalize(domain_uuid, du, sizeof(du));
 	_cleanup_(store_unlockp) _unused_ vgm_store *locked = store_lock(s);
 	size_t n = 0;
-	r = store_count(s, "SELECT count(*) FROM assignments WHERE domain_uuid = ?1", du, &n, err);
+	int r = store_count(s, "SELECT count(*) FROM assignments WHERE domain_uuid = ?1", du, &n, err);
 	if (r < 0)
 		return r;
 	if (n_released)
@@ -129,7 +125,20 @@ int vgm_assignment_release_domain(vgm_store *s, vgm_host *h, const char *domain_
 		r = store_commit(s, err);
 	else
 		store_rollback(s);
+	return r < 0 ? r : 1;
+}
+
+int vgm_assignment_release_domain(vgm_store *s, vgm_host *h, const char *domain_uuid,
+				  size_t *n_released, vgm_error *err)
+{
+	int r = vgm_check_uuid("domain uuid", domain_uuid, err);
 	if (r < 0)
 		return r;
-	return store_remove_unowned_created(s, h, NULL, NULL, NULL, NULL, err);
+	char du[VGM_UUID_LEN + 1];
+	vgm_id_normalize(domain_uuid, du, sizeof(du));
+	r = release_domain_locked(s, du, n_released, err);
+	if (r <= 0)
+		return r;
+	/* Outside the lock: removal.c keeps what a domain uses. */
+	return store_removal_pass(s, h, NULL, NULL, err);
 }

@@ -55,11 +55,12 @@ int vgm_store_capacity(vgm_store *s, vgm_host *h, vgm_profile_capacity **out, si
 	size_t n_uses = 0, n_taken = 0, n_cap = 0;
 	*out = NULL;
 	*n = 0;
+	bool unknown = false;
 	int r = store_inventory_get(s, h, false, &inv, NULL, err);
+	if (r == 0 && store_load_uses(s, &uses, &n_uses, NULL) < 0)
+		unknown = true; /* as a claim would: only new devices count */
 	if (r == 0)
-		r = store_load_uses(s, &uses, &n_uses, err);
-	if (r == 0)
-		r = store_taken_ids(s, uses, n_uses, &taken, &n_taken, err);
+		r = store_taken_ids(s, inv, unknown, uses, n_uses, &taken, &n_taken, err);
 	if (r == 0 && (claim_capacity_list(inv, (const char *const *)taken, n_taken, &cap,
 					   &n_cap) < 0 ||
 		       capacity_copy(cap, n_cap, out, n) < 0))

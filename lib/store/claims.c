@@ -13,20 +13,27 @@
  *       them), and a devices_created row in state 'creating' for each device
  *       to create.  COMMIT (synchronous=FULL: on disk).  The intent is now
  *       durable BEFORE any sysfs write.
- *   C3. Create the devices in sysfs, one by one.  A crash here leaves a
- *       pending claim: reconcile removes every device recorded for it
- *       ('creating' or not; a missing one is fine) and deletes the claim.
+ *   C3. Create the devices in sysfs, one by one, WITHOUT s->lock (a slow
+ *       create must not stall other claims, releases or hook answers); the
+ *       claim id sits in s->creating meanwhile, so reconcile, a retry of the
+ *       same migration and a release leave it alone, and the inventory cache
+ *       already counts the devices, so other plans do not count on the room
+ *       they take.  A crash here leaves a pending claim: reconcile deletes it
+ *       and the removal pass removes every device recorded for it ('creating'
+ *       or not; a missing one is fine).
  *   C4. One transaction: devices_created -> 'present', claim -> 'held' with
  *       expires_at, a journal row.  COMMIT.  Only now does the call return,
  *       so a reply never names a claim that is not durable.
  *   A claim that creates nothing (existing instances only) is written as
  *   'held' in C2 directly: there is no sysfs step to protect.
- *   A failure in C3 or C4 undoes in the same order reconcile would: remove
- *   what was created, then delete the pending claim (undo_pending).
+ *   A failure in C3 or C4 undoes in the same order reconcile would: delete
+ *   the pending claim (undo_pending), then remove what was created, outside
+ *   the lock (removal.c).
  *
  *   release (held)     R1. COMMIT claim -> 'released' (ownership drops with
- *                      it).  R2. remove the devices created for it from
- *                      sysfs and their devices_created rows.  A crash between
+ *                      it).  R2. without the lock, remove the devices created
+ *                      for it from sysfs and their devices_created rows
+ *                      (removal.c: never one a domain uses).  A crash between
  *                      R1 and R2 leaves created-but-unowned devices, which
  *                      reconcile removes.
  *   commit (held)      one transaction: claim -> 'committed', one
@@ -37,7 +44,9 @@
  * primary key (schema.c); every sysfs creation is preceded by a durable
  * devices_created row; a claim is only 'held' once all its devices exist;
  * claim decisions are serialised by s->lock, so two claims never choose
- * from the same snapshot. */
+ * from the same snapshot; a devices_created row is never handed out (it is
+ * ours and owned, or waiting to be removed); when in_use cannot tell which
+ * devices domains use, no existing instance is handed out either. */
 #include <string.h>
 
 #include "choose.h"
@@ -223,114 +232,98 @@ static int record_claim(vgm_store *s, const vgm_claim_request *req, const char *
 
 /* ---- undo ---- */
 
-/* 1 removed, 0 was not there, <0 error. */
-static int remove_device(vgm_store *s, vgm_host *h, const char *id, vgm_error *err)
-{
-	int r = s->devops.remove(s->devops.ctx, h, id, err);
-	if (r == 0 || r == -ENOENT)
-		store_inventory_note_remove(s, id);
-	else
-		store_inventory_drop(s);
-	if (r == -ENOENT)
-		return 0;
-	return r < 0 ? r : 1;
-}
-
-static int delete_created_row(vgm_store *s, const char *id, vgm_error *err)
+/* Forget a pending claim.  Its devices_created rows stay (for_claim becomes
+ * NULL): unowned now, they are removed by the next removal pass, outside the
+ * lock, so this never waits on sysfs. */
+int claim_undo_pending(vgm_store *s, const char *claim_id, vgm_error *err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = store_prepare(s, "DELETE FROM devices_created WHERE id = ?1", &st, err);
-	if (r < 0)
-		return r;
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	return store_step_done(s, st, "forgetting a removed device", err);
-}
-
-/* Ids of devices_created rows for a claim. */
-static int created_for_claim(vgm_store *s, const char *claim_id, char ***out, size_t *n,
-			     vgm_error *err)
-{
-	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = store_prepare(s, "SELECT id FROM devices_created WHERE for_claim = ?1", &st, err);
-	if (r < 0)
-		return r;
-	sqlite3_bind_text(st, 1, claim_id, -1, SQLITE_STATIC);
-	return store_collect_text(s, st, "listing created devices", out, n, err);
-}
-
-static int delete_claim(vgm_store *s, const char *claim_id, vgm_error *err)
-{
-	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = store_prepare(s, "DELETE FROM claims WHERE claim_id = ?1", &st, err);
+	int r = store_prepare(s, "DELETE FROM claims WHERE claim_id = ?1 AND state = 'pending'",
+			      &st, err);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, claim_id, -1, SQLITE_STATIC);
 	return store_step_done(s, st, "deleting a half-made claim", err);
 }
 
-/* Remove every device recorded for a pending claim, then delete the claim.
- * A device that cannot be removed keeps its devices_created row (unowned once
- * the claim is gone), so reconcile retries it. */
-int claim_undo_pending(vgm_store *s, vgm_host *h, const char *claim_id, store_actions *act,
-		       size_t *removed, size_t *failed, vgm_error *err)
+/* ---- claims being created outside the lock (s->creating, under s->lock) ---- */
+
+bool claim_is_creating(vgm_store *s, const char *claim_id)
 {
-	char **ids = NULL;
-	size_t n = 0;
-	int r = created_for_claim(s, claim_id, &ids, &n, err);
-	if (r == 0)
-		r = store_begin(s, err);
-	for (size_t i = 0; r == 0 && i < n; i++) {
-		vgm_error rerr = {0};
-		int k = remove_device(s, h, ids[i], &rerr);
-		if (k < 0) {
-			store_action(act, "could not remove %s of half-made claim %s: %s", ids[i],
-				     claim_id, vgm_error_message(&rerr));
-			if (failed)
-				(*failed)++;
-			continue;
+	for (size_t i = 0; i < s->n_creating; i++)
+		if (STREQ(s->creating[i], claim_id))
+			return true;
+	return false;
+}
+
+static int creating_add(vgm_store *s, const char *claim_id, vgm_error *err)
+{
+	char (*g)[VGM_UUID_LEN + 1] = realloc(s->creating, (s->n_creating + 1) * sizeof(*g));
+	if (!g)
+		return vgm_error_set(err, ENOMEM, "out of memory");
+	s->creating = g;
+	snprintf(g[s->n_creating++], sizeof(g[0]), "%s", claim_id);
+	return 0;
+}
+
+static void creating_del(vgm_store *s, const char *claim_id)
+{
+	for (size_t i = 0; i < s->n_creating; i++)
+		if (STREQ(s->creating[i], claim_id)) {
+			memmove(&s->creating[i], &s->creating[i + 1],
+				(s->n_creating - i - 1) * sizeof(s->creating[0]));
+			s->n_creating--;
+			return;
 		}
-		if (k > 0) {
-			store_action(act, "removed %s, created for half-made claim %s", ids[i],
-				     claim_id);
-			if (removed)
-				(*removed)++;
-		}
-		r = delete_created_row(s, ids[i], err);
-	}
-	if (r == 0)
-		r = delete_claim(s, claim_id, err);
-	if (r == 0)
-		r = store_commit(s, err);
-	else
-		store_rollback(s);
-	store_strv_free(ids, n);
-	return r;
+}
+
+static int in_progress_error(vgm_store *s, const char *claim_id, vgm_error *err)
+{
+	return vgm_error_setr(err, EBUSY, "claim_in_progress",
+			      "claim %s on %s is still creating its vGPUs; ask again in a moment",
+			      claim_id, s->host_name);
 }
 
 /* ---- C3, C4 ---- */
 
+/* C3; the caller does NOT hold s->lock.  *done: devices before this index
+ * were created by us. */
 static int create_devices(vgm_store *s, vgm_host *h, const vgm_claim_request *req,
-			  const claim_choice *ch, vgm_error *err)
+			  const claim_choice *ch, size_t *done, vgm_error *err)
 {
 	for (size_t i = 0; i < req->n_devices; i++) {
+		*done = i;
 		if (!ch[i].create)
 			continue;
 		const char *uuid = req->devices[i].kind == VGM_BACKEND_MDEV ? ch[i].target_id : NULL;
 		_cleanup_free_ char *made = NULL;
 		int r = s->devops.create(s->devops.ctx, h, ch[i].parent, ch[i].type_id, uuid, &made,
 					 err);
-		if (r == 0)
-			store_inventory_note_create(s, made ? made : ch[i].target_id, ch[i].parent,
-						    ch[i].type_id);
 		if (r < 0) {
-			store_inventory_drop(s);
 			vgm_error_prefix(err, "claiming a '%s' vGPU on %s for source %s",
 					 req->devices[i].profile_name, s->host_name,
 					 req->devices[i].source_id);
 			return r;
 		}
 	}
+	*done = req->n_devices;
 	return 0;
+}
+
+/* After a failed C3: the devices from the failed one on were not made by us
+ * (a create that fails EEXIST names someone else's device): forget their
+ * rows so no removal pass ever touches them. */
+static void forget_uncreated(vgm_store *s, const vgm_claim_request *req, const claim_choice *ch,
+			     size_t from)
+{
+	for (size_t i = from; i < req->n_devices; i++) {
+		_cleanup_stmt_ sqlite3_stmt *st = NULL;
+		if (!ch[i].create || store_prepare(s, "DELETE FROM devices_created WHERE id = lower(?1)",
+						   &st, NULL) < 0)
+			continue;
+		sqlite3_bind_text(st, 1, ch[i].target_id, -1, SQLITE_STATIC);
+		(void)store_step_done(s, st, "forgetting a device not created", NULL);
+	}
 }
 
 static int finish_claim(vgm_store *s, const vgm_claim_request *req, const char *claim_id,
@@ -393,8 +386,10 @@ static int existing_claim(vgm_store *s, vgm_host *h, const vgm_claim_request *re
 				      "request; use a new migration id", req->migration_id, id,
 				      s->host_name);
 	sqlite3_finalize(TAKE_PTR(st));
+	if (state == VGM_CLAIM_PENDING && claim_is_creating(s, id))
+		return in_progress_error(s, id, err);
 	if (state == VGM_CLAIM_PENDING) {
-		r = claim_undo_pending(s, h, id, NULL, NULL, NULL, err);
+		r = claim_undo_pending(s, id, err);
 		return r < 0 ? r : 0;
 	}
 	if (state == VGM_CLAIM_RELEASED || state == VGM_CLAIM_EXPIRED)
@@ -406,11 +401,16 @@ static int existing_claim(vgm_store *s, vgm_host *h, const vgm_claim_request *re
 	return r < 0 ? r : 1;
 }
 
-int store_taken_ids(vgm_store *s, const vgm_device_use *uses, size_t n_uses, char ***out,
-		     size_t *n, vgm_error *err)
+/* Devices no claim may get: owned ones, ours waiting to be removed, those
+ * domains use, and, when in_use cannot tell (unknown), every existing
+ * instance: then only new devices are handed out. */
+int store_taken_ids(vgm_store *s, const vgm_inventory *inv, bool unknown,
+			    const vgm_device_use *uses, size_t n_uses, char ***out, size_t *n,
+			    vgm_error *err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = store_prepare(s, "SELECT device_id FROM device_owners", &st, err);
+	int r = store_prepare(s, "SELECT device_id FROM device_owners UNION"
+				 " SELECT id FROM devices_created", &st, err);
 	if (r < 0)
 		return r;
 	size_t cap = n_uses + 16;
@@ -437,6 +437,17 @@ int store_taken_ids(vgm_store *s, const vgm_device_use *uses, size_t n_uses, cha
 	}
 	if (r != SQLITE_DONE)
 		return store_sql_error(s, err, "reading owned devices");
+	for (size_t i = 0; unknown && i < inv->n_instances; i++) {
+		if (k == cap) {
+			char **g = realloc(v, (cap *= 2) * sizeof(char *));
+			if (!g)
+				return vgm_error_set(err, ENOMEM, "out of memory");
+			*out = v = g;
+		}
+		if (!(v[k] = strdup(inv->instances[i].id)))
+			return vgm_error_set(err, ENOMEM, "out of memory");
+		*n = ++k;
+	}
 	return 0;
 }
 
@@ -463,11 +474,12 @@ static int choose_from(vgm_store *s, vgm_host *h, bool fresh, bool *loaded,
 	vgm_device_use *uses = NULL;
 	size_t n_uses = 0, n_taken = 0;
 	char **taken = NULL;
+	bool unknown = false;
 	int r = store_inventory_get(s, h, fresh, &inv, loaded, err);
+	if (r == 0 && store_load_uses(s, &uses, &n_uses, NULL) < 0)
+		unknown = true; /* cannot tell: create, never hand out what exists */
 	if (r == 0)
-		r = store_load_uses(s, &uses, &n_uses, err);
-	if (r == 0)
-		r = store_taken_ids(s, uses, n_uses, &taken, &n_taken, err);
+		r = store_taken_ids(s, inv, unknown, uses, n_uses, &taken, &n_taken, err);
 	if (r == 0)
 		r = claim_choose(inv, (const char *const *)taken, n_taken, req, s->host_name, ch,
 				 err);
@@ -495,18 +507,50 @@ static int plan_claim(vgm_store *s, vgm_host *h, const vgm_claim_request *req, c
 	return choose_from(s, h, true, &loaded, req, ch, err);
 }
 
-static void undo_after_failure(vgm_store *s, vgm_host *h, const char *claim_id)
+/* Note the creations in the cache before they happen, so plans made while
+ * the lock is down count the room they take. */
+static void note_creations(vgm_store *s, const vgm_claim_request *req, const claim_choice *ch)
 {
-	/* The caller reports the first error; a failing undo is left to reconcile
-	 * (the claim is still pending, so it will be found). */
-	(void)claim_undo_pending(s, h, claim_id, NULL, NULL, NULL, NULL);
+	for (size_t i = 0; i < req->n_devices; i++)
+		if (ch[i].create)
+			store_inventory_note_create(s, ch[i].target_id, ch[i].parent, ch[i].type_id);
+}
+
+/* C3 without the lock, then C4 (or the undo) with it again.  *undone: the
+ * claim was deleted and its devices wait for the removal pass. */
+static int create_unlocked(vgm_store *s, vgm_host *h, const vgm_claim_request *req,
+			   const char *claim_id, const claim_choice *ch, bool *undone,
+			   vgm_error *err)
+{
+	int r = creating_add(s, claim_id, err);
+	if (r < 0) {
+		*undone = claim_undo_pending(s, claim_id, NULL) == 0;
+		return r;
+	}
+	note_creations(s, req, ch);
+	pthread_mutex_unlock(&s->lock);
+	size_t done = 0;
+	r = create_devices(s, h, req, ch, &done, err);
+	pthread_mutex_lock(&s->lock);
+	creating_del(s, claim_id);
+	if (r < 0) {
+		store_inventory_drop(s);
+		forget_uncreated(s, req, ch, done);
+	}
+	if (r == 0)
+		r = finish_claim(s, req, claim_id, err);
+	/* The caller reports the first error; a failing undo is left to
+	 * reconcile (the claim is still pending, so it will be found). */
+	if (r < 0)
+		*undone = claim_undo_pending(s, claim_id, NULL) == 0;
+	return r;
 }
 
 /* *stale is set when the kernel refused a creation that a plan made from the
  * cached inventory allowed (someone created a vGPU behind our back); the
  * claim was undone and may be tried again from a fresh read. */
 static int make_claim(vgm_store *s, vgm_host *h, const vgm_claim_request *req, const char *key,
-		      vgm_claim **out, bool *stale, vgm_error *err)
+		      vgm_claim **out, bool *stale, bool *undone, vgm_error *err)
 {
 	claim_choice ch[VGM_CLAIM_MAX_DEVICES] = {0};
 	char claim_id[VGM_UUID_LEN + 1];
@@ -522,17 +566,31 @@ static int make_claim(vgm_store *s, vgm_host *h, const vgm_claim_request *req, c
 	if (r == 0)
 		r = record_claim(s, req, key, claim_id, ch, !create, err);
 	if (r == 0 && create) {
-		r = create_devices(s, h, req, ch, err);
+		r = create_unlocked(s, h, req, claim_id, ch, undone, err);
 		*stale = from_cache && (r == -ENOSPC || r == -EEXIST || r == -EBUSY);
-		if (r == 0)
-			r = finish_claim(s, req, claim_id, err);
-		if (r < 0)
-			undo_after_failure(s, h, claim_id);
 	}
 	claim_choices_clear(ch, req->n_devices);
 	if (r < 0)
 		return r;
 	return claim_load(s, claim_id, out, err);
+}
+
+static int claim_locked(vgm_store *s, vgm_host *h, const vgm_claim_request *req,
+			const char *key, vgm_claim **out, bool *undone, vgm_error *err)
+{
+	_cleanup_(store_unlockp) _unused_ vgm_store *locked = store_lock(s);
+	int r = existing_claim(s, h, req, key, out, err);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	bool stale = false;
+	r = make_claim(s, h, req, key, out, &stale, undone, err);
+	if (r < 0 && stale) {
+		/* Plan once more from a fresh read of sysfs before refusing. */
+		store_inventory_drop(s);
+		vgm_error_clear(err);
+		r = make_claim(s, h, req, key, out, &stale, undone, err);
+	}
+	return r;
 }
 
 int vgm_claims_claim(vgm_store *s, vgm_host *h, const vgm_claim_request *req, vgm_claim **out,
@@ -544,18 +602,10 @@ int vgm_claims_claim(vgm_store *s, vgm_host *h, const vgm_claim_request *req, vg
 	_cleanup_free_ char *key = request_key(req);
 	if (!key)
 		return vgm_error_set(err, ENOMEM, "out of memory");
-	_cleanup_(store_unlockp) _unused_ vgm_store *locked = store_lock(s);
-	r = existing_claim(s, h, req, key, out, err);
-	if (r != 0)
-		return r < 0 ? r : 0;
-	bool stale = false;
-	r = make_claim(s, h, req, key, out, &stale, err);
-	if (r < 0 && stale) {
-		/* Plan once more from a fresh read of sysfs before refusing. */
-		store_inventory_drop(s);
-		vgm_error_clear(err);
-		r = make_claim(s, h, req, key, out, &stale, err);
-	}
+	bool undone = false;
+	r = claim_locked(s, h, req, key, out, &undone, err);
+	if (undone) /* what a failed claim created goes now, not at the next reconcile */
+		(void)store_removal_pass(s, h, NULL, NULL, NULL);
 	return r;
 }
 
@@ -620,6 +670,8 @@ int vgm_claims_commit(vgm_store *s, vgm_host *h, const char *claim_id, vgm_error
 		return r;
 	if (c->state == VGM_CLAIM_COMMITTED)
 		return 0;
+	if (c->state == VGM_CLAIM_PENDING && claim_is_creating(s, c->claim_id))
+		return in_progress_error(s, c->claim_id, err);
 	if (c->state != VGM_CLAIM_HELD)
 		return finished_error(s, c, err);
 	r = store_begin(s, err);
@@ -666,20 +718,34 @@ static int release_tx(vgm_store *s, const vgm_claim *c, vgm_error *err)
 	return store_commit(s, err);
 }
 
-int vgm_claims_release(vgm_store *s, vgm_host *h, const char *claim_id, vgm_error *err)
+/* R1; id gets the claim's normalised id, or "" when its devices lost the
+ * link to it (a half-made claim deleted). */
+static int release_locked(vgm_store *s, const char *claim_id, char id[VGM_UUID_LEN + 1],
+			  vgm_error *err)
 {
 	_cleanup_(store_unlockp) _unused_ vgm_store *locked = store_lock(s);
 	_cleanup_(vgm_claim_freep) vgm_claim *c = NULL;
 	int r = claim_load_outside(s, claim_id, &c, err);
 	if (r < 0)
 		return r;
-	if (c->state == VGM_CLAIM_PENDING)
-		return claim_undo_pending(s, h, c->claim_id, NULL, NULL, NULL, err);
-	if (c->state != VGM_CLAIM_RELEASED && c->state != VGM_CLAIM_EXPIRED) {
-		r = release_tx(s, c, err);
-		if (r < 0)
-			return r;
+	snprintf(id, VGM_UUID_LEN + 1, "%s", c->claim_id);
+	if (c->state == VGM_CLAIM_PENDING && claim_is_creating(s, c->claim_id))
+		return in_progress_error(s, c->claim_id, err);
+	if (c->state == VGM_CLAIM_PENDING) {
+		id[0] = '\0';
+		return claim_undo_pending(s, c->claim_id, err);
 	}
-	/* Also on a repeated release: finish removals an earlier one left. */
-	return store_remove_unowned_created(s, h, c->claim_id, NULL, NULL, NULL, err);
+	if (c->state != VGM_CLAIM_RELEASED && c->state != VGM_CLAIM_EXPIRED)
+		return release_tx(s, c, err);
+	return 0;
+}
+
+int vgm_claims_release(vgm_store *s, vgm_host *h, const char *claim_id, vgm_error *err)
+{
+	char id[VGM_UUID_LEN + 1];
+	int r = release_locked(s, claim_id, id, err);
+	if (r < 0)
+		return r;
+	/* R2, also on a repeated release: finish removals an earlier one left. */
+	return store_removal_pass(s, h, id[0] ? id : NULL, NULL, err);
 }

@@ -34,13 +34,6 @@
 
 #include "store-internal.h"
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool cheap_reads(const vgm_store *s)
 {
 	return s->devops.instances_load && s->devops.parent_load;
@@ -277,7 +270,7 @@ static int inventory_refresh(vgm_store *s, vgm_host *h, vgm_error *err)
 		r = reload_dirty(s, h, err);
 	else
 		vgm_error_set(err, -r, "out of memory");
-	s->inv_loaded_ms = mono_ms();
+	s->inv_loaded_ms = store_mono_ms();
 	return r;
 }
 
@@ -290,7 +283,7 @@ static int inventory_full_load(vgm_store *s, vgm_host *h, vgm_error *err)
 		return r;
 	s->inv = inv;
 	s->inv_host = h;
-	s->inv_loaded_ms = mono_ms();
+	s->inv_loaded_ms = store_mono_ms();
 	return 0;
 }
 
@@ -301,7 +294,7 @@ int store_inventory_get(vgm_store *s, vgm_host *h, bool fresh, const vgm_invento
 		*loaded = false;
 	bool have = s->inv && s->inv_host == h;
 	bool valid = have && s->inventory_ttl_ms > 0 &&
-		     mono_ms() - s->inv_loaded_ms < s->inventory_ttl_ms;
+		     store_mono_ms() - s->inv_loaded_ms < s->inventory_ttl_ms;
 	if (!fresh && valid && (!s->n_inv_dirty || reload_dirty(s, h, NULL) == 0)) {
 		*out = s->inv;
 		return 0;

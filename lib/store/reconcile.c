@@ -1,17 +1,20 @@
 /* reconcile.c: make the store and sysfs agree, and run out leases.
  *
- * Runs at agent start and on the agent's housekeeping timer, under the same
- * lock as claims, so it never sees a claim that is being made: a 'pending'
- * claim here was left by a process that died (the state dir lock rules out a
- * second live agent).  Steps, in this order:
- *   1. pending claims: remove the devices recorded for them, delete them;
+ * Runs at agent start and on the agent's housekeeping timer.  Steps 1-4 and
+ * 6 run under the same lock as claims; a 'pending' claim here was left by a
+ * process that died (the state dir lock rules out a second live agent)
+ * unless it is in s->creating, being made right now with the lock down, and
+ * then it is left alone.  Steps, in this order:
+ *   1. pending claims: deleted (their devices are unowned now, for step 5);
  *   2. held claims past their lease: expired (or committed when the domain
  *      is already running on every one of their devices);
  *   3. owned devices (claim or assignment) gone from sysfs: the assignment is
  *      dropped, a held claim is released (it can no longer be served);
  *   4. devices_created rows whose device is gone: dropped;
- *   5. devices we created that nothing owns: removed from sysfs;
- *   6. finished claims and journal rows older than the retention: pruned.
+ *   6. finished claims and journal rows older than the retention: pruned;
+ *   5. last, with the lock down: devices we created that nothing owns are
+ *      removed from sysfs by the removal pass (removal.c), which keeps every
+ *      device a domain uses and removes nothing when in_use cannot tell.
  * Devices in sysfs that this agent did not create are never touched.  If
  * sysfs shows no vGPU parent at all (driver not loaded, emulator not
  * mounted), steps 3-5 are skipped rather than read as "everything vanished". */
@@ -74,8 +77,9 @@ static int drop_pending(rc_ctx *c, vgm_error *err)
 	int r = select_ids(c->s, "SELECT claim_id FROM claims WHERE state = 'pending'", 0, &ids, &n,
 			   err);
 	for (size_t i = 0; r == 0 && i < n; i++) {
-		r = claim_undo_pending(c->s, c->h, ids[i], &c->act, &c->rep->removed,
-				       &c->rep->remove_failed, err);
+		if (claim_is_creating(c->s, ids[i]))
+			continue;
+		r = claim_undo_pending(c->s, ids[i], err);
 		if (r == 0) {
 			c->rep->pending_dropped++;
 			store_action(&c->act, "deleted half-made claim %s (agent stopped while "
@@ -202,7 +206,9 @@ static int drop_vanished_owned(rc_ctx *c, vgm_error *err)
 	size_t n = 0;
 	while (r == 0 && sqlite3_step(st) == SQLITE_ROW) {
 		const char *id = (const char *)sqlite3_column_text(st, 0);
-		if (in_sysfs(c, id))
+		const char *owner = (const char *)sqlite3_column_text(st, 1);
+		/* a claim being made owns devices that do not exist yet */
+		if (in_sysfs(c, id) || (owner && claim_is_creating(c->s, owner)))
 			continue;
 		bool ok = true;
 		char **g1 = realloc(dev, (n + 1) * sizeof(char *));
@@ -252,61 +258,6 @@ static int drop_vanished_created(rc_ctx *c, vgm_error *err)
 	return r;
 }
 
-/* ---- 5. created but unowned (shared with release) ---- */
-
-int store_remove_unowned_created(vgm_store *s, vgm_host *h, const char *claim_id,
-				 store_actions *act, size_t *removed, size_t *failed,
-				 vgm_error *err)
-{
-	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = store_prepare(s,
-			      "SELECT id FROM devices_created WHERE (?1 IS NULL OR for_claim = ?1)"
-			      " AND id NOT IN (SELECT device_id FROM device_owners)",
-			      &st, err);
-	if (r < 0)
-		return r;
-	sqlite3_bind_text(st, 1, claim_id, -1, SQLITE_STATIC);
-	char **ids = NULL;
-	size_t n = 0;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		bool ok = true;
-		char **g = realloc(ids, (n + 1) * sizeof(char *));
-		if (!g)
-			break;
-		ids = g;
-		ids[n] = store_column_strdup(st, 0, &ok);
-		if (!ok)
-			break;
-		n++;
-	}
-	sqlite3_finalize(TAKE_PTR(st));
-	for (size_t i = 0; r == 0 && i < n; i++) {
-		vgm_error rerr = {0};
-		int k = s->devops.remove(s->devops.ctx, h, ids[i], &rerr);
-		if (k == 0 || k == -ENOENT)
-			store_inventory_note_remove(s, ids[i]);
-		else
-			store_inventory_drop(s);
-		if (k < 0 && k != -ENOENT) {
-			if (failed)
-				(*failed)++;
-			store_action(act, "could not remove %s (created by this agent, owned by "
-					  "nothing): %s; will retry", ids[i], vgm_error_message(&rerr));
-			continue;
-		}
-		r = exec_bind(s, "DELETE FROM devices_created WHERE id = ?1", ids[i], 0,
-			      "forgetting a removed device", err);
-		if (r == 0 && k == 0) {
-			if (removed)
-				(*removed)++;
-			store_action(act, "removed %s (created by this agent, owned by nothing)",
-				     ids[i]);
-		}
-	}
-	store_strv_free(ids, n);
-	return r;
-}
-
 /* ---- 6. retention ---- */
 
 static int delete_before(vgm_store *s, const char *sql, int64_t before, size_t *n,
@@ -342,6 +293,7 @@ static int prune(rc_ctx *c, vgm_error *err)
 
 /* ---- the pass ---- */
 
+/* 1 when sysfs shows vGPU parents, so the removal pass may run. */
 static int compare_with_sysfs(rc_ctx *c, vgm_error *err)
 {
 	const vgm_inventory *inv = NULL;
@@ -356,19 +308,15 @@ static int compare_with_sysfs(rc_ctx *c, vgm_error *err)
 		r = drop_vanished_owned(c, err);
 		if (r == 0)
 			r = drop_vanished_created(c, err);
-		if (r == 0)
-			r = store_remove_unowned_created(c->s, c->h, NULL, &c->act, &c->rep->removed,
-							 &c->rep->remove_failed, err);
 	}
 	c->inv = NULL;
-	return r;
+	return r < 0 ? r : inv->n_parents > 0;
 }
 
-int vgm_reconcile(vgm_store *s, vgm_host *h, vgm_reconcile_report *report, vgm_error *err)
+/* Steps 1-4 and 6; 1 when the removal pass may run. */
+static int reconcile_locked(vgm_store *s, vgm_host *h, vgm_reconcile_report *rep,
+			    vgm_error *err)
 {
-	vgm_reconcile_report local = {0};
-	vgm_reconcile_report *rep = report ? report : &local;
-	memset(rep, 0, sizeof(*rep));
 	_cleanup_(store_unlockp) _unused_ vgm_store *locked = store_lock(s);
 	rc_ctx c = {.s = s, .h = h, .rep = rep, .act = {&rep->actions, &rep->n_actions}};
 	vgm_device_use *uses = NULL;
@@ -376,15 +324,29 @@ int vgm_reconcile(vgm_store *s, vgm_host *h, vgm_reconcile_report *report, vgm_e
 	int r = store_load_uses(s, &uses, &n_uses, err);
 	c.uses = uses;
 	c.n_uses = n_uses;
-	if (r == 0)
-		r = drop_pending(&c, err);
+	/* in_use failing ("cannot tell") only means no lease is auto-committed
+	 * here and nothing is removed below. */
+	if (r < 0)
+		vgm_error_clear(err);
+	r = drop_pending(&c, err);
 	if (r == 0)
 		r = expire_leases(&c, err);
-	if (r == 0)
-		r = compare_with_sysfs(&c, err);
+	int sysfs_ok = r == 0 ? compare_with_sysfs(&c, err) : r;
+	r = sysfs_ok < 0 ? sysfs_ok : 0;
 	if (r == 0)
 		r = prune(&c, err);
 	vgm_device_uses_free(uses, n_uses);
+	return r < 0 ? r : sysfs_ok;
+}
+
+int vgm_reconcile(vgm_store *s, vgm_host *h, vgm_reconcile_report *report, vgm_error *err)
+{
+	vgm_reconcile_report local = {0};
+	vgm_reconcile_report *rep = report ? report : &local;
+	memset(rep, 0, sizeof(*rep));
+	int r = reconcile_locked(s, h, rep, err);
+	if (r > 0)
+		r = store_removal_pass(s, h, NULL, rep, err);
 	vgm_reconcile_report_clear(&local);
-	return r;
+	return r < 0 ? r : 0;
 }

@@ -10,6 +10,7 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "util/validate.h"
 
 struct vgm_store {
 	sqlite3 *db;
@@ -32,6 +33,17 @@ struct vgm_store {
 	size_t n_inv_dirty;
 	uint64_t inv_gen;         /* changes with every change to inv */
 	size_t inv_cursor;        /* next parent for vgm_store_inventory_refresh */
+	/* removal.c: removals running outside the lock (has its own lock) */
+	struct store_remover *remover;
+	int64_t remove_deadline_ms;
+	unsigned removal_pass; /* under remover's lock */
+	/* claims.c: claims whose devices are being created outside the lock;
+	 * under s->lock.  A 'pending' claim not listed here is a crash leftover. */
+	char (*creating)[VGM_UUID_LEN + 1];
+	size_t n_creating;
+	/* store.c: the store clock is wall time at open plus monotonic time since */
+	int64_t (*monotonic_ms)(void *ctx);
+	int64_t wall_at_open, mono_at_open_ms;
 };
 
 static inline void sqlite3_finalizep(sqlite3_stmt **st)
@@ -45,7 +57,10 @@ static inline void sqlite3_finalizep(sqlite3_stmt **st)
 vgm_store *store_lock(vgm_store *s);
 void store_unlockp(vgm_store **s);
 
+/* Seconds since the epoch, immune to wall-clock steps while the store is
+ * open (store.c). */
 int64_t store_now(vgm_store *s);
+int64_t store_mono_ms(void);
 
 /* Fill err with "store_error" naming what failed and SQLite's words. */
 int store_sql_error(vgm_store *s, vgm_error *err, const char *what);
@@ -98,18 +113,28 @@ typedef struct store_actions {
 	char ***lines;
 	size_t *n;
 } store_actions;
-int store_remove_unowned_created(vgm_store *s, vgm_host *h, const char *claim_id,
-				 store_actions *actions, size_t *removed, size_t *failed,
-				 vgm_error *err);
-/* Remove the devices recorded for a pending (half-made) claim, then delete it. */
-int claim_undo_pending(vgm_store *s, vgm_host *h, const char *claim_id, store_actions *act,
-		       size_t *removed, size_t *failed, vgm_error *err);
+/* removal.c.  Called WITHOUT s->lock.  Remove from sysfs the devices we
+ * created that no claim or assignment owns (only those created for claim_id
+ * when it is not NULL), unless a domain uses them or in_use cannot tell;
+ * each removal runs on its own thread and is waited for at most
+ * remove_deadline_ms.  rep (may be NULL) gets the counts and action lines. */
+int store_removal_pass(vgm_store *s, vgm_host *h, const char *claim_id,
+		       vgm_reconcile_report *rep, vgm_error *err);
+int store_remover_new(vgm_store *s);
+void store_remover_release(vgm_store *s);
+/* Forget a pending (half-made) claim; the devices recorded for it stay in
+ * devices_created, unowned, for the next removal pass. */
+int claim_undo_pending(vgm_store *s, const char *claim_id, vgm_error *err);
+/* claims.c: is this pending claim being made right now (outside the lock)? */
+bool claim_is_creating(vgm_store *s, const char *claim_id);
 void store_action(store_actions *a, const char *fmt, ...) _printf_(2, 3);
 /* Ids nobody may be given (claims.c): the uses (borrowed, first n_uses
- * entries) and every device a live claim or an assignment owns.  Free with
- * store_taken_free(v, n, n_uses), also after an error. */
-int store_taken_ids(vgm_store *s, const vgm_device_use *uses, size_t n_uses, char ***out,
-		    size_t *n, vgm_error *err);
+ * entries), every device a live claim or an assignment owns, ours waiting
+ * to be removed, and when the uses are unknown every instance of inv.  Free
+ * with store_taken_free(v, n, n_uses), also after an error. */
+int store_taken_ids(vgm_store *s, const vgm_inventory *inv, bool unknown,
+		    const vgm_device_use *uses, size_t n_uses, char ***out, size_t *n,
+		    vgm_error *err);
 void store_taken_free(char **v, size_t n, size_t n_borrowed);
 /* The device uses the agent reported (in_use callback); empty when none. */
 int store_load_uses(vgm_store *s, vgm_device_use **out, size_t *n, vgm_error *err);

@@ -31,19 +31,57 @@ void store_unlockp(vgm_store **s)
 		pthread_mutex_unlock(&(*s)->lock);
 }
 
+int64_t store_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t store_mono_now_ms(vgm_store *s)
+{
+	return s->monotonic_ms ? s->monotonic_ms(s->clock_ctx) : store_mono_ms();
+}
+
+/* Leases are stored as wall seconds (they must survive a restart), but
+ * measured on the monotonic clock while we run: the wall clock is read once,
+ * at open, and time moves on from there with the monotonic clock.  A step of
+ * the wall clock (NTP, an operator's date) thus neither expires every lease
+ * at once nor makes them last for the length of a backwards step. */
 int64_t store_now(vgm_store *s)
 {
-	if (s->clock)
-		return s->clock(s->clock_ctx);
-	return (int64_t)time(NULL);
+	return s->wall_at_open + (store_mono_now_ms(s) - s->mono_at_open_ms) / 1000;
+}
+
+static void store_clock_start(vgm_store *s)
+{
+	s->wall_at_open = s->clock ? s->clock(s->clock_ctx) : (int64_t)time(NULL);
+	s->mono_at_open_ms = store_mono_now_ms(s);
 }
 
 /* ---- SQL helpers ---- */
 
+/* What the operator can do about the failures that are not our bugs. */
+static const char *sql_error_hint(int code)
+{
+	switch (code & 0xff) {
+	case SQLITE_FULL:
+		return "; the disk holding state_dir is full: free space there (nothing was "
+		       "changed)";
+	case SQLITE_IOERR:
+		return "; the disk holding state_dir reports I/O errors: check it (nothing was "
+		       "changed)";
+	case SQLITE_READONLY:
+		return "; state_dir is read-only: make it writable (nothing was changed)";
+	default:
+		return "";
+	}
+}
+
 int store_sql_error(vgm_store *s, vgm_error *err, const char *what)
 {
-	return vgm_error_setr(err, EIO, "store_error", "state database: %s failed: %s", what,
-			      sqlite3_errmsg(s->db));
+	return vgm_error_setr(err, EIO, "store_error", "state database: %s failed: %s%s", what,
+			      sqlite3_errmsg(s->db), sql_error_hint(sqlite3_extended_errcode(s->db)));
 }
 
 int store_exec(vgm_store *s, const char *sql, vgm_error *err)
@@ -211,6 +249,17 @@ void vgm_device_uses_free(vgm_device_use *u, size_t n)
 
 /* ---- open / close ---- */
 
+/* A wall clock stepped back while we were down would put "now" before rows
+ * we already wrote; start from the newest of them instead, so time in the
+ * store never runs backwards. */
+static void store_clock_floor(vgm_store *s)
+{
+	size_t latest = 0;
+	if (store_count(s, "SELECT coalesce(max(updated_at), 0) FROM claims", NULL, &latest,
+			NULL) == 0 && (int64_t)latest > s->wall_at_open)
+		s->wall_at_open = (int64_t)latest;
+}
+
 static int take_dir_lock(vgm_store *s, const char *state_dir, vgm_error *err)
 {
 	_cleanup_free_ char *p = vgm_path(NULL, "%s/vgpumig.lock", state_dir);
@@ -274,12 +323,17 @@ static int set_options(vgm_store *s, const vgm_store_opts *o, vgm_error *err)
 	s->retention_seconds = o && o->retention_seconds > 0 ? o->retention_seconds : 7 * 86400;
 	if (o) {
 		s->clock = o->clock;
+		s->monotonic_ms = o->monotonic_ms;
 		s->clock_ctx = o->clock_ctx;
 		s->in_use = o->in_use;
 		s->in_use_ctx = o->in_use_ctx;
 	}
 	set_devops(s, o ? o->devops : NULL);
 	s->inventory_ttl_ms = !o || o->inventory_ttl_ms == 0 ? 2000 : o->inventory_ttl_ms;
+	s->remove_deadline_ms = o && o->remove_deadline_ms > 0 ? o->remove_deadline_ms : 1000;
+	store_clock_start(s);
+	if (store_remover_new(s) < 0)
+		return vgm_error_set(err, ENOMEM, "out of memory");
 	return 0;
 }
 
@@ -300,6 +354,7 @@ int vgm_store_open(const char *state_dir, const vgm_store_opts *opts, vgm_store 
 		r = open_db(s, state_dir, err);
 	if (r < 0)
 		return r;
+	store_clock_floor(s);
 	*out = TAKE_PTR(s);
 	return 0;
 }
@@ -309,6 +364,8 @@ void vgm_store_close(vgm_store *s)
 	if (!s)
 		return;
 	store_inventory_drop(s);
+	store_remover_release(s);
+	free(s->creating);
 	if (s->db)
 		sqlite3_close(s->db);
 	if (s->lock_fd >= 0)

@@ -4,8 +4,11 @@
  * synchronous=FULL, foreign keys on).  Every function is safe to call from
  * several threads at once: calls are serialised on one connection by a mutex,
  * so a claim decision (choose devices + record them) is never interleaved with
- * another.  Every call that changes state has committed it to disk before it
- * returns, so an API reply built from its result is already durable.  The
+ * another.  Sysfs writes are made with the mutex released (creates by the
+ * claiming thread, removals on threads of their own with a deadline), so a
+ * slow or blocked write stalls no other call.  Every call that changes state
+ * has committed it to disk before it returns, so an API reply built from its
+ * result is already durable.  The
  * store takes an exclusive lock on state_dir/vgpumig.lock: one agent per
  * state dir.
  *
@@ -28,7 +31,9 @@
  *   conflict (EEXIST)         same migration_id, different request
  *   not_found (ENOENT)        no such claim
  *   claim_finished (ESTALE)   the claim was released or expired
- *   store_error (EIO)         SQLite failed (message names the statement)
+ *   store_error (EIO)         SQLite failed (message names the statement, and for a
+ *                             full disk or an I/O error what to do)
+ *   claim_in_progress (EBUSY) the claim's devices are being created right now
  *   state_locked (EBUSY)      another agent holds state_dir
  *   device errors pass through with the device layer's reason. */
 #pragma once
@@ -74,11 +79,17 @@ typedef struct vgm_store_opts {
 				       when opts is NULL: true) */
 	int64_t retention_seconds;  /* finished claims and journal rows older than this are
 				       pruned by reconcile; 0: 7 days */
-	/* Seconds since the epoch; NULL: time(NULL).  Tests inject a clock. */
+	/* Wall clock, seconds since the epoch; NULL: time(NULL).  Read once, at
+	 * open: the store's time is that plus the monotonic time since, so a
+	 * wall-clock step while the agent runs neither expires nor prolongs a
+	 * lease.  Tests inject both clocks (same ctx). */
 	int64_t (*clock)(void *ctx);
+	int64_t (*monotonic_ms)(void *ctx); /* NULL: CLOCK_MONOTONIC */
 	void *clock_ctx;
-	/* Devices used by domains on this host (the agent asks libvirt).  NULL:
-	 * nothing outside the store is in use.  *out is freed with
+	/* Devices used by domains on this host (the agent asks libvirt about
+	 * every domain, running and defined).  NULL: nothing outside the store
+	 * is in use.  An error means "cannot tell": the store then removes no
+	 * device and hands out no existing instance.  *out is freed with
 	 * vgm_device_uses_free. */
 	int (*in_use)(void *ctx, vgm_device_use **out, size_t *n, vgm_error *err);
 	void *in_use_ctx;
@@ -88,6 +99,10 @@ typedef struct vgm_store_opts {
 	 * agent's back are seen after it.  0: 2000 ms; < 0: read sysfs for every
 	 * decision.  Reconcile always reads sysfs. */
 	int64_t inventory_ttl_ms;
+	/* How long a release or reconcile waits for a sysfs removal before it
+	 * reports it blocked and goes on (the write goes on too, on its own
+	 * thread, and its end is collected later).  0: 1000 ms. */
+	int64_t remove_deadline_ms;
 } vgm_store_opts;
 
 void vgm_device_uses_free(vgm_device_use *u, size_t n);
@@ -173,8 +188,10 @@ int vgm_claims_claim(vgm_store *s, vgm_host *h, const vgm_claim_request *req, vg
  * Idempotent; a released or expired claim is "claim_finished".  A held claim
  * past its lease that reconcile has not yet expired still commits. */
 int vgm_claims_commit(vgm_store *s, vgm_host *h, const char *claim_id, vgm_error *err);
-/* Held -> released, removing the devices created for it (a device that cannot
- * be removed now, e.g. EBUSY, is retried by reconcile).  Idempotent: releasing
+/* Held -> released, removing the devices created for it outside the store
+ * lock (a device a domain uses, one in_use cannot vouch for, one that cannot
+ * be removed now or whose removal blocks is kept and retried by reconcile).
+ * A claim still being created is "claim_in_progress" (EBUSY).  Idempotent: releasing
  * a released or expired claim returns 0.  Releasing a committed claim frees
  * its assignments (as vgm_assignment_release_domain does for them). */
 int vgm_claims_release(vgm_store *s, vgm_host *h, const char *claim_id, vgm_error *err);
@@ -251,6 +268,9 @@ typedef struct vgm_reconcile_report {
 	size_t pending_dropped;  /* half-made claims (crash) deleted */
 	size_t removed;          /* devices removed from sysfs */
 	size_t remove_failed;    /* removals that failed (retried next time) */
+	size_t remove_blocked;   /* removals still running past the deadline */
+	size_t remove_kept;      /* unowned devices kept: a domain uses them, or
+				    in_use could not tell (retried next time) */
 	size_t dropped_created;  /* devices_created rows whose device vanished */
 	size_t dropped_owned;    /* claims/assignments whose device vanished */
 	size_t pruned;           /* old finished claims and journal rows deleted */
@@ -261,7 +281,9 @@ typedef struct vgm_reconcile_report {
 void vgm_reconcile_report_clear(vgm_reconcile_report *r);
 
 /* Compare the store with sysfs and repair: see docs/state.md.  Devices in
- * sysfs that this agent did not create are never touched. */
+ * sysfs that this agent did not create are never touched; removals run
+ * outside the store lock, never on a device in_use names or when in_use
+ * fails (lib/store/removal.c). */
 int vgm_reconcile(vgm_store *s, vgm_host *h, vgm_reconcile_report *report, vgm_error *err);
 
 /* ---- journal ---- */

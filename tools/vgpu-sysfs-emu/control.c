@@ -7,12 +7,20 @@
  *   busy-remove ID      removing instance ID (UUID or VF address) fails
  *                       with EBUSY until "clear" or "unbusy-remove ID"
  *   unbusy-remove ID
+ *   block-remove ID     a write removing ID blocks (as current kernels do
+ *                       while the device is open) until "unblock-remove ID"
+ *                       or "clear", then removes it
+ *   unblock-remove ID
+ *   slow-create MS      every create waits MS milliseconds (0..600000)
+ *                       before it is done; "slow-create 0" cancels
+ * The blocking faults need the multi-threaded loop (not -s): refused there.
  *   clear               forget every injected fault
  *   ecc on|off [PF]     set the ECC mode shown in the information file of
  *                       physical GPU PF, or of every GPU (state, not a
  *                       fault: "clear" keeps it; not shown when reading)
  * Reading the file gives the state in the same words: a "fail-create"
- * line (ERRNO or none) and one "busy-remove ID" line per busy id.
+ * line (ERRNO or none), a "slow-create MS" line when set, one "busy-remove ID" line
+ * per busy id and one "block-remove ID" line per blocked id.
  * A malformed command fails the write with EINVAL and changes nothing. */
 #include <ctype.h>
 #include <errno.h>
@@ -46,22 +54,60 @@ int emu_fault_take_create(emu *e)
 	return -code;
 }
 
-bool emu_fault_busy(const emu *e, const char *id)
+static bool idset_has(const emu_idset *set, const char *id)
 {
-	for (unsigned i = 0; i < e->n_busy; i++)
-		if (strcasecmp(e->busy[i], id) == 0)
+	for (unsigned i = 0; i < set->n; i++)
+		if (strcasecmp(set->ids[i], id) == 0)
 			return true;
 	return false;
+}
+
+bool emu_fault_busy(const emu *e, const char *id)
+{
+	return idset_has(&e->busy, id);
+}
+
+void emu_fault_wait_remove(emu *e, const char *id)
+{
+	while (idset_has(&e->blocked, id))
+		pthread_cond_wait(&e->fault_cond, &e->lock);
+}
+
+void emu_fault_wait_create(emu *e)
+{
+	struct timespec until;
+	if (!e->slow_create_ms)
+		return;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += e->slow_create_ms / 1000;
+	until.tv_nsec += (long)(e->slow_create_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	while (e->slow_create_ms &&
+	       pthread_cond_timedwait(&e->fault_cond, &e->lock, &until) != ETIMEDOUT)
+		;
+}
+
+static size_t show_ids(char *s, size_t cap, const char *what, const emu_idset *set)
+{
+	size_t len = 0;
+	for (unsigned i = 0; i < set->n; i++)
+		len += (size_t)snprintf(s + len, cap - len, "%s %s\n", what, set->ids[i]);
+	return len;
 }
 
 static char *show_control(tree_node *n)
 {
 	emu *e = n->data;
-	size_t cap = 64 + (size_t)e->n_busy * 64, len = 0;
+	size_t cap = 96 + (size_t)(e->busy.n + e->blocked.n) * 64, len = 0;
 	char *s = xmalloc(cap);
 	len += (size_t)snprintf(s, cap, "fail-create %s\n", errno_name(e->fail_create_errno));
-	for (unsigned i = 0; i < e->n_busy; i++)
-		len += (size_t)snprintf(s + len, cap - len, "busy-remove %s\n", e->busy[i]);
+	if (e->slow_create_ms)
+		len += (size_t)snprintf(s + len, cap - len, "slow-create %u\n", e->slow_create_ms);
+	len += show_ids(s + len, cap - len, "busy-remove", &e->busy);
+	show_ids(s + len, cap - len, "block-remove", &e->blocked);
 	return s;
 }
 
@@ -92,23 +138,44 @@ static int set_fail_create(emu *e, const char *arg)
 	return -EINVAL;
 }
 
-static int set_busy(emu *e, const char *id, bool busy)
+static int idset_set(emu_idset *set, const char *id, bool in)
 {
 	if (!id_ok(id))
 		return -EINVAL;
-	for (unsigned i = 0; i < e->n_busy; i++) {
-		if (strcasecmp(e->busy[i], id) != 0)
+	for (unsigned i = 0; i < set->n; i++) {
+		if (strcasecmp(set->ids[i], id) != 0)
 			continue;
-		if (!busy)
-			memmove(e->busy[i], e->busy[i + 1], (e->n_busy - i - 1) * sizeof(e->busy[0]));
-		e->n_busy -= !busy;
+		if (!in)
+			memmove(set->ids[i], set->ids[i + 1], (set->n - i - 1) * sizeof(set->ids[0]));
+		set->n -= !in;
 		return 0;
 	}
-	if (!busy)
+	if (!in)
 		return 0;
-	if (e->n_busy >= EMU_MAX_BUSY)
+	if (set->n >= EMU_MAX_BUSY)
 		return -ENOSPC;
-	snprintf(e->busy[e->n_busy++], sizeof(e->busy[0]), "%s", id);
+	snprintf(set->ids[set->n++], sizeof(set->ids[0]), "%s", id);
+	return 0;
+}
+
+/* A blocking fault on the only FUSE thread would also block the write that
+ * lifts it. */
+static int set_blocked(emu *e, const char *id, bool in)
+{
+	if (in && e->single_thread)
+		return -EINVAL;
+	return idset_set(&e->blocked, id, in);
+}
+
+static int set_slow_create(emu *e, const char *arg)
+{
+	char *end;
+	errno = 0;
+	unsigned long ms = strtoul(arg, &end, 10);
+	if (errno || *end || !isdigit((unsigned char)arg[0]) || ms > EMU_MAX_SLOW_CREATE_MS ||
+	    (ms && e->single_thread))
+		return -EINVAL;
+	e->slow_create_ms = (unsigned)ms;
 	return 0;
 }
 
@@ -143,7 +210,9 @@ static int run_command(emu *e, char *line)
 		return -EINVAL;
 	if (strcmp(cmd, "clear") == 0 && !arg) {
 		e->fail_create_errno = 0;
-		e->n_busy = 0;
+		e->busy.n = 0;
+		e->blocked.n = 0;
+		e->slow_create_ms = 0;
 		return 0;
 	}
 	if (!arg)
@@ -151,9 +220,15 @@ static int run_command(emu *e, char *line)
 	if (strcmp(cmd, "fail-create") == 0)
 		return set_fail_create(e, arg);
 	if (strcmp(cmd, "busy-remove") == 0)
-		return set_busy(e, arg, true);
+		return idset_set(&e->busy, arg, true);
 	if (strcmp(cmd, "unbusy-remove") == 0)
-		return set_busy(e, arg, false);
+		return idset_set(&e->busy, arg, false);
+	if (strcmp(cmd, "block-remove") == 0)
+		return set_blocked(e, arg, true);
+	if (strcmp(cmd, "unblock-remove") == 0)
+		return set_blocked(e, arg, false);
+	if (strcmp(cmd, "slow-create") == 0)
+		return set_slow_create(e, arg);
 	return -EINVAL;
 }
 
@@ -162,10 +237,11 @@ static int store_control(tree_node *n, const char *buf, size_t len)
 {
 	emu *e = n->data;
 	int saved_fail = e->fail_create_errno;
-	unsigned saved_n = e->n_busy;
-	char saved_busy[EMU_MAX_BUSY][37];
+	unsigned saved_slow = e->slow_create_ms;
+	emu_idset *saved_sets = xmalloc(2 * sizeof(emu_idset));
 	bool *saved_ecc = xcalloc(e->n_gpus, sizeof(bool));
-	memcpy(saved_busy, e->busy, sizeof(saved_busy));
+	saved_sets[0] = e->busy;
+	saved_sets[1] = e->blocked;
 	for (unsigned i = 0; i < e->n_gpus; i++)
 		saved_ecc[i] = e->gpus[i].ecc;
 	char *text = xstrndup(buf, len), *save = NULL;
@@ -176,11 +252,15 @@ static int store_control(tree_node *n, const char *buf, size_t len)
 	free(text);
 	if (r < 0) {
 		e->fail_create_errno = saved_fail;
-		e->n_busy = saved_n;
-		memcpy(e->busy, saved_busy, sizeof(saved_busy));
+		e->slow_create_ms = saved_slow;
+		e->busy = saved_sets[0];
+		e->blocked = saved_sets[1];
 		for (unsigned i = 0; i < e->n_gpus; i++)
 			e->gpus[i].ecc = saved_ecc[i];
 	}
+	/* a lifted block or a shorter delay: let the waiting writes look again */
+	pthread_cond_broadcast(&e->fault_cond);
+	free(saved_sets);
 	free(saved_ecc);
 	return r;
 }

@@ -12,7 +12,9 @@
  * each VF holds at most one vGPU.
  *
  * Locking: every entry point from FUSE takes emu->lock (a mutex) for the
- * whole operation, so the multi-threaded FUSE loop is as safe as -s. */
+ * whole operation, so the multi-threaded FUSE loop is as safe as -s.  The
+ * blocking faults (block-remove, slow-create) wait on fault_cond, which lets
+ * go of the lock while they wait, so every other operation goes on. */
 #pragma once
 
 #include <pthread.h>
@@ -23,6 +25,13 @@
 #include "tree.h"
 
 #define EMU_MAX_BUSY 64
+#define EMU_MAX_SLOW_CREATE_MS 600000
+
+/* Instance ids a fault applies to (UUIDs or VF addresses). */
+typedef struct emu_idset {
+	char ids[EMU_MAX_BUSY][37];
+	unsigned n;
+} emu_idset;
 
 typedef struct emu_gpu emu_gpu;
 typedef struct emu_parent emu_parent;
@@ -78,8 +87,11 @@ struct emu {
 	unsigned next_iommu_group;
 	/* fault injection (control.c) */
 	int fail_create_errno; /* 0: none; else the next create fails with it */
-	char busy[EMU_MAX_BUSY][37];
-	unsigned n_busy;
+	emu_idset busy;         /* remove fails EBUSY */
+	emu_idset blocked;      /* remove waits until unblocked (current kernels) */
+	unsigned slow_create_ms; /* every create takes this long first */
+	pthread_cond_t fault_cond; /* signalled when a fault is lifted */
+	bool single_thread;     /* -s: a blocking fault would stall the only thread */
 };
 
 /* Build the whole tree for catalog cat with n_gpus physical GPUs. */
@@ -104,3 +116,7 @@ void emu_control_add(emu *e);
 /* Consume the pending create fault: return -errno or 0. */
 int emu_fault_take_create(emu *e);
 bool emu_fault_busy(const emu *e, const char *id);
+/* With e->lock held: wait while id's removal is blocked, or for the slow
+ * create delay (both end early when the fault is lifted). */
+void emu_fault_wait_remove(emu *e, const char *id);
+void emu_fault_wait_create(emu *e);

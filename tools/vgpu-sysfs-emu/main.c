@@ -146,6 +146,7 @@ static int serve(struct fuse_args *args, emu *e)
 	int r = 1;
 	if (fuse_parse_cmdline(args, &opts) != 0)
 		return 2;
+	e->single_thread = opts.singlethread;
 	if (!opts.mountpoint) {
 		fprintf(stderr, "vgpu-sysfs-emu: no MOUNTPOINT given\n");
 		usage(stderr);

@@ -42,6 +42,7 @@ emu *emu_new(const emu_catalog *cat, unsigned n_gpus, const char *driver_version
 {
 	emu *e = xcalloc(1, sizeof(*e));
 	pthread_mutex_init(&e->lock, NULL);
+	pthread_cond_init(&e->fault_cond, NULL);
 	e->cat = cat;
 	e->driver_version = xstrdup(driver_version);
 	e->started = time(NULL);
@@ -113,6 +114,7 @@ emu_instance *emu_parent_instance(emu_parent *p)
 int emu_create(emu_parent *p, unsigned profile, const char *id)
 {
 	emu *e = p->emu;
+	emu_fault_wait_create(e);
 	if (emu_find_instance(e, id))
 		return -EEXIST;
 	int r = emu_fault_take_create(e);
@@ -141,6 +143,12 @@ int emu_remove(emu_instance *inst)
 	emu *e = p->emu;
 	if (emu_fault_busy(e, inst->id))
 		return -EBUSY;
+	char id[sizeof(inst->id)];
+	memcpy(id, inst->id, sizeof(id));
+	emu_fault_wait_remove(e, id);
+	/* the lock was down while we waited: the instance may be gone */
+	if (!(inst = emu_find_instance(e, id)))
+		return -ENODEV;
 	emu_instance_remove_nodes(e, inst);
 	for (emu_instance **pp = &e->instances; *pp; pp = &(*pp)->next) {
 		if (*pp == inst) {

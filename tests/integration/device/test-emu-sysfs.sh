@@ -114,6 +114,42 @@ check_eq "still busy on retry" "Device or resource busy" "$(write $M/sys/bus/mde
 check_eq "clear" "" "$(write $C clear)"
 check_eq "cleared state" "fail-create none" "$(cat $C)"
 check_eq "remove after clear" "" "$(write $M/sys/bus/mdev/devices/$U1/remove 1)"
+
+# block-remove: the write waits (as current kernels do while the device is
+# open) and everything else goes on; unblocking lets it finish.
+write $T/nvidia-471/create $U1 >/dev/null
+check_eq "block-remove accepted" "" "$(write $C "block-remove $U1")"
+check_eq "state shows the block" "$(printf 'fail-create none\nblock-remove %s' $U1)" "$(cat $C)"
+(write $M/sys/bus/mdev/devices/$U1/remove 1 >$TMP/blocked.out; echo done >>$TMP/blocked.out) &
+BLOCKED=$!
+sleep 0.5
+check "the blocked remove has not returned" test ! -s $TMP/blocked.out
+check "the device is still there while its remove blocks" test -e $M/sys/bus/mdev/devices/$U1
+check_eq "other reads answer meanwhile" "0" \
+	"$(timeout 2 cat $M/sys/class/mdev_bus/$VF/mdev_supported_types/nvidia-476/available_instances)"
+check_eq "other creates answer meanwhile" "" \
+	"$(timeout 2 bash -c "printf '%s\n' $U2 >$M/sys/class/mdev_bus/0000:41:00.5/mdev_supported_types/nvidia-471/create" 2>&1)"
+check_eq "unblock-remove" "" "$(write $C "unblock-remove $U1")"
+wait $BLOCKED
+check_eq "the blocked remove then succeeds" "done" "$(cat $TMP/blocked.out)"
+check "and the device is gone" test ! -e $M/sys/bus/mdev/devices/$U1
+write $M/sys/bus/mdev/devices/$U2/remove 1 >/dev/null
+
+# slow-create: every create takes that long; reads are not held up.
+check_eq "bad slow-create -> EINVAL" "Invalid argument" "$(write $C 'slow-create 600001')"
+check_eq "slow-create accepted" "" "$(write $C 'slow-create 800')"
+t0=$(date +%s%N)
+(write $T/nvidia-471/create $U1 >$TMP/slow.out) &
+SLOW=$!
+sleep 0.2
+check_eq "a read during a slow create answers" "fail-create none
+slow-create 800" "$(timeout 1 cat $C)"
+wait $SLOW
+t1=$(date +%s%N)
+check "the create took at least the delay" test $(( (t1 - t0) / 1000000 )) -ge 700
+check "and made the device" test -e $M/sys/bus/mdev/devices/$U1
+write $C clear >/dev/null
+write $M/sys/bus/mdev/devices/$U1/remove 1 >/dev/null
 check_eq "ecc off for one GPU" "" "$(write $C 'ecc off 0000:81:00.0')"
 check_eq "that GPU shows ECC disabled" "ECC Mode: 	 Disabled" \
 	"$(grep '^ECC' $M/proc/driver/nvidia/gpus/0000:81:00.0/information)"

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "fake-device.h"
 #include "util/validate.h"
@@ -211,11 +212,25 @@ static void fake_inventory_free(void *ctx, vgm_inventory *inv)
 	free(inv);
 }
 
+/* Wait while *block is set, saying so in *in. */
+static void fake_wait(int *block, int *in)
+{
+	if (!__atomic_load_n(block, __ATOMIC_SEQ_CST))
+		return;
+	__atomic_add_fetch(in, 1, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(block, __ATOMIC_SEQ_CST))
+		usleep(1000);
+	__atomic_sub_fetch(in, 1, __ATOMIC_SEQ_CST);
+}
+
 static int fake_create(void *ctx, vgm_host *h, const char *parent, const char *type_id,
 		       const char *uuid, char **out_id, vgm_error *err)
 {
 	fake_dev *f = ctx;
+	fake_wait(&f->block_create, &f->in_create);
 	f->create_calls++;
+	if (f->kill_create_before && f->create_calls == f->kill_create_before)
+		raise(SIGKILL);
 	if (f->fail_create_at && f->create_calls == f->fail_create_at)
 		return vgm_error_setr(err, f->fail_create_errno, "create_failed",
 				      "injected create failure");
@@ -247,6 +262,7 @@ static int fake_create(void *ctx, vgm_host *h, const char *parent, const char *t
 static int fake_remove(void *ctx, vgm_host *h, const char *id, vgm_error *err)
 {
 	fake_dev *f = ctx;
+	fake_wait(&f->block_remove, &f->in_remove);
 	f->remove_calls++;
 	if (f->kill_remove_before && f->remove_calls == f->kill_remove_before)
 		raise(SIGKILL);

@@ -49,8 +49,15 @@ typedef struct fake_dev {
 	unsigned fail_create_at;     /* 1-based create call that fails; 0: none */
 	int fail_create_errno;
 	unsigned kill_create_after;  /* SIGKILL self after this many successful creates */
+	unsigned kill_create_before; /* SIGKILL self at this create call (1-based) */
 	unsigned kill_remove_before; /* SIGKILL self before this remove call (1-based) */
 	char busy[40];               /* remove of this id fails EBUSY */
+	/* Blocking faults, read atomically (the store calls from other threads):
+	 * a remove of any id blocks while block_remove is set (as current
+	 * kernels block while the device is open), a create while block_create
+	 * is; in_remove / in_create say a call is waiting there. */
+	int block_remove, block_create;
+	int in_remove, in_create;
 } fake_dev;
 
 fake_dev *fake_new(void);

@@ -6,14 +6,23 @@
 
 #include "store-test.h"
 
+/* The wall clock is the test's time plus any step it made; the monotonic
+ * clock only ever follows the test's time. */
 static int64_t test_clock(void *ctx)
 {
-	return ((env *)ctx)->now;
+	return ((env *)ctx)->now + ((env *)ctx)->wall_step;
+}
+
+static int64_t test_monotonic_ms(void *ctx)
+{
+	return ((env *)ctx)->now * 1000;
 }
 
 static int test_uses(void *ctx, vgm_device_use **out, size_t *n, vgm_error *err)
 {
 	env *e = ctx;
+	if (e->uses_unknown)
+		return vgm_error_setr(err, EAGAIN, "unavailable", "libvirt is not reachable");
 	*out = calloc(e->n_uses + 1, sizeof(vgm_device_use));
 	for (size_t i = 0; i < e->n_uses; i++) {
 		(*out)[i].device_id = strdup(e->uses[i].device_id);
@@ -57,11 +66,13 @@ int env_try_open(env *e, vgm_store **out, vgm_error *err)
 		.host_name = "host-b",
 		.remove_released = !e->keep_released,
 		.clock = test_clock,
+		.monotonic_ms = test_monotonic_ms,
 		.clock_ctx = e,
 		.in_use = test_uses,
 		.in_use_ctx = e,
 		.devops = e->real_devices ? NULL : &ops,
 		.inventory_ttl_ms = e->inventory_ttl_ms,
+		.remove_deadline_ms = e->remove_deadline_ms,
 	};
 	return vgm_store_open(e->dir, &o, out, err);
 }

@@ -26,7 +26,10 @@ typedef struct env {
 	char dir[64];
 	fake_dev *f;
 	vgm_store *s;
-	int64_t now;
+	int64_t now;       /* the test's time: both clocks follow it */
+	int64_t wall_step; /* the wall clock stepped by this much */
+	int64_t remove_deadline_ms;
+	bool uses_unknown; /* in_use fails: "cannot tell" */
 	bool keep_released; /* opts.remove_released = !keep_released */
 	bool real_devices;  /* lib/device instead of the fake */
 	int64_t inventory_ttl_ms;

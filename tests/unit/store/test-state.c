@@ -311,11 +311,8 @@ static void crash_claim_after(env *e, unsigned k)
 	if (pid == 0) {
 		fake_dev *f = e->f; /* shared with the parent: counters are cumulative */
 		if (k == 0) {
-			/* die right after the intent is durable, before any sysfs write:
-			 * the first create fails and the undo is killed at its first step */
-			f->fail_create_at = f->create_calls + 1;
-			f->fail_create_errno = EIO;
-			f->kill_remove_before = f->remove_calls + 1;
+			/* die right after the intent is durable, before any sysfs write */
+			f->kill_create_before = f->create_calls + 1;
 		} else {
 			f->kill_create_after = f->creates + k;
 		}
@@ -330,9 +327,10 @@ static void crash_claim_after(env *e, unsigned k)
 	int status = 0;
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-	e->f->fail_create_at = e->f->kill_create_after = e->f->kill_remove_before = 0;
+	e->f->kill_create_before = e->f->kill_create_after = 0;
 	assert_int_equal(fake_count(e->f), 1 + k);
 	assert_int_equal(raw_count(e, "SELECT count(*) FROM claims WHERE state = 'pending'"), 1);
+	assert_int_equal(raw_count(e, "SELECT count(*) FROM devices_created"), 3);
 	env_open(e);
 	vgm_reconcile_report rep = reconcile_ok(e);
 	assert_int_equal(rep.pending_dropped, 1);
