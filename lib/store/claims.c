@@ -534,7 +534,7 @@ static int create_unlocked(vgm_store *s, vgm_host *h, const vgm_claim_request *r
 	pthread_mutex_lock(&s->lock);
 	creating_del(s, claim_id);
 	if (r < 0) {
-		store_inventory_drop(s);
+		store_inventory_suspect(s);
 		forget_uncreated(s, req, ch, done);
 	}
 	if (r == 0)
@@ -585,8 +585,8 @@ static int claim_locked(vgm_store *s, vgm_host *h, const vgm_claim_request *req,
 	bool stale = false;
 	r = make_claim(s, h, req, key, out, &stale, undone, err);
 	if (r < 0 && stale) {
-		/* Plan once more from a fresh read of sysfs before refusing. */
-		store_inventory_drop(s);
+		/* Plan once more from a view checked against sysfs before refusing. */
+		store_inventory_suspect(s);
 		vgm_error_clear(err);
 		r = make_claim(s, h, req, key, out, &stale, undone, err);
 	}

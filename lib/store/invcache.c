@@ -56,6 +56,12 @@ void store_inventory_drop(vgm_store *s)
 	dirty_clear(s);
 }
 
+void store_inventory_suspect(vgm_store *s)
+{
+	s->inv_loaded_ms = INT64_MIN / 2; /* the next decision refreshes */
+	s->inv_gen++;
+}
+
 static vgm_parent *find_parent(vgm_inventory *inv, const char *address)
 {
 	for (size_t i = 0; inv && address && i < inv->n_parents; i++)

@@ -99,6 +99,11 @@ void store_inventory_note_create(vgm_store *s, const char *id, const char *paren
 				 const char *type_id);
 void store_inventory_note_remove(vgm_store *s, const char *id);
 void store_inventory_drop(vgm_store *s);
+/* After a device write whose outcome is unknown: the next decision checks
+ * the copy against sysfs (instances read again, the parents that differ
+ * re-read; a full read only without per-parent reads), instead of dropping
+ * it and paying a full read. */
+void store_inventory_suspect(vgm_store *s);
 
 /* claim-rows.c and claims.c, shared with reconcile.c and assign.c */
 vgm_claim_state claim_state_from_string(const char *s);
