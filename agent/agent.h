@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 
+#include "compat/nvml.h"
 #include "config.h"
 #include "device/device.h"
 #include "store/store.h"
@@ -44,6 +45,7 @@ typedef struct agent {
 	vgm_device_use *in_use; /* under lock: devices domains on this host use */
 	size_t n_in_use;
 	bool in_use_known;      /* under lock: the last libvirt pass read every domain */
+	size_t warned_blocked, warned_kept; /* main thread: counts the last warning named */
 	agent_pending_event *events; /* under lock */
 	/* On-demand libvirt sync (agent_sync_now): a request thread bumps
 	 * sync_wanted and writes wake_fd; the main thread syncs, then raises
@@ -56,6 +58,7 @@ typedef struct agent {
 	vgm_store *store;
 	agent_metrics *metrics;
 	agent_libvirt *virt;    /* main thread only; NULL when libvirt_uri=none */
+	vgm_nvml *nvml;         /* NULL when libnvidia-ml.so.1 cannot be used; thread-safe */
 
 	int local_fd;
 	struct agent_server *local; /* http.c */
@@ -105,6 +108,19 @@ int agent_in_use(void *ctx, vgm_device_use **out, size_t *n, vgm_error *err);
 /* Collect facts; virt may be NULL (no versions). */
 json_t *agent_facts_collect(agent *a, agent_libvirt *virt);
 json_t *agent_facts_get(agent *a); /* cached copy, collecting when none yet */
+/* Load NVML into a->nvml (left NULL, with one log line, when unusable). */
+void agent_nvml_open(agent *a);
+struct agent_vgpu;
+struct vgm_domain_info;
+struct vgm_facts;
+struct vgm_nvml_summary;
+/* NVIDIA's verdict for the vGPUs v of domain d on the target whose facts
+ * are given.  Each vGPU's metadata comes from this host's NVML when
+ * live_here (the domain runs here: the source), else from what the source
+ * recorded in d's metadata (the hook path, where this host is the target). */
+void agent_nvml_verdict(agent *a, const struct vgm_domain_info *d, const struct agent_vgpu *v,
+			size_t n, bool live_here, const struct vgm_facts *target,
+			struct vgm_nvml_summary *out);
 
 /* ---- libvirt (virt.c), main thread only ---- */
 int agent_virt_open(const char *uri, agent_libvirt **out, vgm_error *err);

@@ -48,27 +48,43 @@ static json_t *report_json(const vgm_reconcile_report *r)
 	return o;
 }
 
-static int reconcile_logged(agent *a, vgm_reconcile_report *rep, vgm_error *err)
+/* Devices we created that should be gone but are not: the operator may have
+ * to act (stop a VM, bring libvirt back).  The timer warns when the numbers
+ * change, not on every tick; gc (an operator asking) always does. */
+static void warn_removals(agent *a, const vgm_reconcile_report *rep, bool timer)
+{
+	bool changed = rep->remove_blocked != a->warned_blocked ||
+		       rep->remove_kept != a->warned_kept;
+
+	if (timer && !changed)
+		return;
+	if (timer) {
+		a->warned_blocked = rep->remove_blocked;
+		a->warned_kept = rep->remove_kept;
+	}
+	if (rep->remove_blocked)
+		log_warn("reconcile: %zu vGPU removal(s) blocked in sysfs (device still open?); "
+			 "retrying", rep->remove_blocked);
+	if (rep->remove_kept)
+		log_warn("reconcile: %zu unowned vGPU(s) this agent created kept: a domain uses "
+			 "them or libvirt cannot tell; retrying", rep->remove_kept);
+}
+
+static int reconcile_logged(agent *a, vgm_reconcile_report *rep, bool timer, vgm_error *err)
 {
 	int r = vgm_reconcile(a->store, a->host, rep, err);
 
 	for (size_t i = 0; r >= 0 && i < rep->n_actions; i++)
 		log_info("reconcile: %s", rep->actions[i]);
-	/* Devices we created that should be gone but are not: the operator may
-	 * have to act (stop a VM, bring libvirt back). */
-	if (r >= 0 && rep->remove_blocked)
-		log_warn("reconcile: %zu vGPU removal(s) blocked in sysfs (device still open?); "
-			 "retrying", rep->remove_blocked);
-	if (r >= 0 && rep->remove_kept)
-		log_warn("reconcile: %zu unowned vGPU(s) this agent created kept: a domain uses "
-			 "them or libvirt cannot tell; retrying", rep->remove_kept);
+	if (r >= 0)
+		warn_removals(a, rep, timer);
 	return r;
 }
 
 int agent_gc(agent *a, json_t **out, vgm_error *err)
 {
 	vgm_reconcile_report rep = { 0 };
-	int r = reconcile_logged(a, &rep, err);
+	int r = reconcile_logged(a, &rep, false, err);
 
 	*out = r < 0 ? NULL : report_json(&rep);
 	vgm_reconcile_report_clear(&rep);
@@ -143,7 +159,7 @@ void agent_housekeeping(agent *a)
 		agent_virt_sync(a);
 		process_events(a);
 	}
-	if (reconcile_logged(a, &rep, &err) < 0)
+	if (reconcile_logged(a, &rep, true, &err) < 0)
 		log_error("reconcile: %s", vgm_error_message(&err));
 	for (size_t i = 0; i < rep.expired; i++)
 		agent_metrics_migration(a->metrics, "incoming_expired");

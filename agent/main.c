@@ -142,16 +142,21 @@ static int agent_start(agent *a, vgm_error *err)
 		return r;
 	if ((r = open_state(a, err)) < 0)
 		return r;
+	agent_nvml_open(a);
 	if (agent_metrics_new(&a->metrics) < 0)
 		return vgm_error_set(err, ENOMEM, "out of memory");
 	agent_housekeeping(a); /* in-use cache and facts before the first request */
-	return agent_http_start(a, err);
+	if ((r = agent_http_start(a, err)) < 0)
+		return r;
+	agent_evacuations_resume(a); /* its runner talks to our own API */
+	return 0;
 }
 
 static void agent_stop(agent *a)
 {
 	agent_pending_event *e, *next;
 
+	agent_evacuations_stop(a); /* its workers use the API, the store and libvirt */
 	agent_http_stop(a);
 	log_debug("API servers stopped");
 	if (a->cfg && a->cfg->socket)
@@ -159,6 +164,7 @@ static void agent_stop(agent *a)
 	vgm_store_close(a->store);
 	vgm_host_free(a->host);
 	agent_virt_close(a->virt);
+	vgm_nvml_close(a->nvml);
 	agent_metrics_free(a->metrics);
 	vgm_device_uses_free(a->in_use, a->n_in_use);
 	json_decref(a->facts);

@@ -290,10 +290,16 @@ static int run_checks(agent *a, const check_req *q, const check_cfg *c, json_t *
 			  : vgm_error_set(err, ENOMEM, "out of memory");
 	if (r >= 0)
 		r = peer_view_load(c, q->to, &p, err);
+	vgm_nvml_summary nvml = { .verdict = -1 };
+	if (r >= 0 && w.n_local) /* the domain's vGPUs run here: ask NVML now */
+		agent_nvml_verdict(a, d, w.local, w.n_local, true, p.facts, &nvml);
+	else if (r >= 0)
+		agent_nvml_verdict(a, d, w.incoming, w.n_incoming, false, p.facts, &nvml);
 	if (r >= 0) {
 		vgm_check_input in = { .source = mine, .target = p.facts, .domain = d,
 				       .wanted = w.refs, .n_wanted = w.n_refs, .offered = p.offered,
-				       .n_offered = p.n_offered, .postcopy = q->postcopy };
+				       .n_offered = p.n_offered, .postcopy = q->postcopy,
+				       .nvml = &nvml };
 		r = vgm_compat_check(&in, &list, err);
 	}
 	json_t *checks = r >= 0 ? vgm_check_list_to_json(list) : NULL;

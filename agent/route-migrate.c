@@ -426,6 +426,17 @@ static json_t *sample_json(const mig *m)
 	return o;
 }
 
+/* vGPU bytes sent where libvirt reports them (vfio_data_transferred, libvirt
+ * >= 10.6); else null, and at_switchover says what moves when the guest stops. */
+static json_t *vgpu_json(const mig *m)
+{
+	bool sent = (m->last.have & VGM_SAMPLE_HAVE_VFIO) != 0;
+	return json_pack("{s:I, s:I, s:o, s:I}", "count", (json_int_t)m->n_vgpus, "bytes",
+			 (json_int_t)m->vgpu_bytes, "transferred",
+			 sent ? json_integer((json_int_t)m->last.vfio_data_transferred) : json_null(),
+			 "at_switchover", (json_int_t)(sent ? 0 : m->vgpu_bytes));
+}
+
 static json_t *snapshot_locked(const mig *m)
 {
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b}", "migration_id", m->id,
@@ -437,9 +448,7 @@ static json_t *snapshot_locked(const mig *m)
 	json_object_set_new(o, "created_at", json_real((double)m->created_ns / 1e9));
 	json_object_set_new(o, "elapsed_ms", json_integer((json_int_t)m->last.time_elapsed_ms));
 	json_object_set_new(o, "ram", sample_json(m));
-	json_object_set_new(o, "vgpu", json_pack("{s:I, s:I, s:I}", "count", (json_int_t)m->n_vgpus,
-						 "bytes", (json_int_t)m->vgpu_bytes, "transferred",
-						 (json_int_t)m->last.vfio_data_transferred));
+	json_object_set_new(o, "vgpu", vgpu_json(m));
 	json_object_set_new(o, "rate_bps", json_integer((json_int_t)m->last.memory_bps));
 	json_object_set_new(o, "dirty_rate_bps",
 			    json_integer((json_int_t)m->last.memory_dirty_rate_bps));
@@ -602,14 +611,13 @@ static int run_compat(job *j, const peer_fetch *pf, const vgm_facts *tf, vgm_err
 	for (size_t i = 0; r >= 0 && i < j->p.n; i++)
 		wanted[i] = (vgm_profile_ref){ j->p.v[i].profile_name ? j->p.v[i].profile_name : "",
 					       j->p.v[i].framebuffer_bytes, 0 };
-	vgm_check_input in = { sf, tf, j->p.info, wanted, j->p.n, offered, n_offered, false };
+	vgm_nvml_summary nvml;
+	agent_nvml_verdict(j->a, j->p.info, j->p.v, j->p.n, true, tf, &nvml);
+	vgm_check_input in = { sf, tf, j->p.info, wanted, j->p.n, offered, n_offered, false, &nvml };
 	if (r >= 0)
 		r = vgm_compat_check(&in, &l, err);
-	for (size_t i = 0; r >= 0 && i < l->n; i++)
-		if (!l->items[i].ok) {
-			r = vgm_error_setr(err, EINVAL, l->items[i].code, "%s", l->items[i].message);
-			break;
-		}
+	if (r >= 0)
+		r = vgm_check_list_refusal(l, err);
 	json_decref(mine);
 	return r;
 }

@@ -5,8 +5,12 @@
  * migration TARGET, is waiting for the answer) and answers the XML libvirt
  * should start: byte-identical without vGPUs; else rewritten with the held
  * claim for the domain, or with a claim made now from the profiles the
- * source recorded in the domain's vgpumig metadata.  It must never call
- * libvirt (libvirt holds the domain's job while the hook runs).
+ * source recorded in the domain's vgpumig metadata.  Before such a claim it
+ * runs lib/compat's checks (driver, ECC, NVIDIA's verdict, board, vIOMMU) on
+ * what the source recorded there, so a plain `virsh migrate` is refused in
+ * the words `vgpumig check` uses.  (A held claim was checked by the source
+ * agent when it made it.)  It must never call libvirt (libvirt holds the
+ * domain's job while the hook runs).
  *
  * event maps libvirt hook operations to claim and assignment changes; see
  * docs/vgpumigd.md "Hook events" for the table and why. */
@@ -14,6 +18,7 @@
 #include <time.h>
 
 #include "api/wire.h"
+#include "compat/compat.h"
 #include "metrics.h"
 #include "routes.h"
 #include "util/validate.h"
@@ -130,6 +135,40 @@ static int claim_from_metadata(hook_ctx *h, vgm_claim **out, vgm_error *err)
 	return vgm_claims_claim(a->store, a->host, &creq, out, err);
 }
 
+/* Before claiming: the checks `vgpumig check` runs (lib/compat, same
+ * words), on what the source recorded in the domain's metadata against this
+ * host's facts; a domain without a record is checked on its XML alone. */
+static int check_incoming(hook_ctx *h, vgm_error *err)
+{
+	agent *a = h->req->a;
+	const vgm_meta_source *ms = &h->d->meta_source;
+	_cleanup_(vgm_facts_freep) vgm_facts *mine = NULL;
+	_cleanup_(vgm_check_list_freep) vgm_check_list *l = NULL;
+	_cleanup_free_ vgm_profile_ref *wanted = calloc(h->n + 1, sizeof(*wanted));
+	vgm_facts src = { .host_name = ms->host ? ms->host : "the source host",
+			  .driver_version = ms->driver_version,
+			  .ecc = vgm_ecc_from_string(ms->ecc) };
+	vgm_nvml_summary nvml;
+	json_t *fj = agent_facts_get(a);
+	size_t nw = 0;
+	int r = fj && wanted ? vgm_facts_from_json(fj, &mine, err)
+			     : vgm_error_set(err, ENOMEM, "out of memory");
+
+	json_decref(fj);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < h->n; i++)
+		if (h->v[i].profile_name)
+			wanted[nw++] = (vgm_profile_ref){ h->v[i].profile_name,
+							  h->v[i].framebuffer_bytes, 0 };
+	agent_nvml_verdict(a, h->d, h->v, h->n, false, mine, &nvml);
+	vgm_check_input in = { .source = &src, .target = mine, .domain = h->d, .wanted = wanted,
+			       .n_wanted = nw, .nvml = &nvml };
+	if ((r = vgm_compat_check_incoming(&in, &l, err)) < 0)
+		return r;
+	return vgm_check_list_refusal(l, err);
+}
+
 static int hook_with_vgpus(hook_ctx *h)
 {
 	agent_request *req = h->req;
@@ -144,6 +183,11 @@ static int hook_with_vgpus(hook_ctx *h)
 	r = vgm_claims_find_by_domain(req->a->store, h->d->uuid, &c, &err);
 	if (r == -ENOENT) {
 		vgm_error_clear(&err);
+		if (check_incoming(h, &err) < 0) {
+			log_info("hook: incoming domain %s refused: %s", h->d->name,
+				 vgm_error_message(&err));
+			return agent_reply_error(req, &err);
+		}
 		if (claim_from_metadata(h, &c, &err) < 0) {
 			return agent_reply_error(req, &err);
 		}

@@ -33,6 +33,12 @@ const agent_route agent_routes[] = {
 	{ "POST", "/v1/migrations/{}/abort", route_migration_abort, .peer = false },
 	{ "POST", "/v1/check", route_check, .max_body = AGENT_MAX_XML },   /* route-check.c */
 	{ "GET", "/v1/types", route_types, .peer = true },                  /* route-check.c */
+	{ "POST", "/v1/cold-migrations", route_cold_create, .peer = false }, /* route-cold.c */
+	{ "POST", "/v1/disks/check", route_disks_check, .peer = true },      /* route-cold.c */
+	{ "GET", "/v1/capacity", route_capacity, .peer = true },             /* route-capacity.c */
+	{ "POST", "/v1/evacuations", route_evacuations_create, .peer = false }, /* route-evacuate.c */
+	{ "GET", "/v1/evacuations", route_evacuations_list, .peer = false },
+	{ "GET", "/v1/evacuations/{}", route_evacuation_get, .peer = false },
 	{ .method = NULL },
 };
 

@@ -96,3 +96,29 @@ int route_migration_get(agent_request *req);
 int route_migration_abort(agent_request *req);
 int route_check(agent_request *req); /* route-check.c */
 int route_types(agent_request *req); /* route-check.c */
+int route_cold_create(agent_request *req); /* route-cold.c */
+int route_disks_check(agent_request *req);
+
+struct vgm_wire_cold_req;
+struct vgm_cold_result;
+/* Run one cold migration from this host to its end (route-cold.c).  id is
+ * the job's id (claims are idempotent per id, so a job run again after a
+ * restart finds its claim): "" makes a new one, written back.  Used by the
+ * route and by evacuation. */
+int agent_cold_migrate(agent *a, const struct vgm_wire_cold_req *q, char id[48],
+		       struct vgm_cold_result *res, vgm_error *err);
+
+int route_capacity(agent_request *req); /* route-capacity.c */
+struct vgm_client;
+struct vgm_place_target;
+/* GET /v1/capacity of a peer, decoded (free with vgm_wire_capacity_free). */
+int agent_capacity_fetch(struct vgm_client *peer, const char *name, struct vgm_place_target *out,
+			 vgm_error *err);
+
+int route_evacuations_create(agent_request *req); /* route-evacuate.c */
+int route_evacuations_list(agent_request *req);
+int route_evacuation_get(agent_request *req);
+/* Resume a running evacuation found in the store (after the API is up), and
+ * stop and join its threads (before anything they use is freed). */
+void agent_evacuations_resume(agent *a);
+void agent_evacuations_stop(agent *a);

@@ -7,9 +7,11 @@
  *
  * Per tick: list all domains; every hostdev and lab vGPU of every defined
  * domain is "in use" (a stopped VM keeps its mdev for its next start);
- * running domains with vGPUs here get their profiles recorded in vgpumig's
- * metadata (virDomainSetMetadata, live and, for persistent domains, config)
- * so a migration started by anyone carries what the target needs. */
+ * running domains with vGPUs here get their profiles, this host's driver
+ * version and ECC mode, and NVML's metadata of each vGPU recorded in
+ * vgpumig's metadata (virDomainSetMetadata, live and, for persistent
+ * domains, config) so a migration started by anyone carries what the
+ * target needs to check it (routes-hook.c).  Written only when it changed. */
 #include <string.h>
 #include <time.h>
 
@@ -125,21 +127,81 @@ static void collect_uses(const vgm_domain_info *d, bool lab_mode, vgm_device_use
 			add_use(uses, n, d->meta[i].id, d->uuid);
 }
 
-static void record_metadata(virDomainPtr dom, const vgm_domain_info *d, const agent_vgpu *v, size_t n)
+/* This host's facts for the record: the cached GET /v1/host answer. */
+static void source_facts(agent *a, vgm_meta_source *src)
+{
+	json_t *f = agent_facts_get(a);
+	const char *v;
+
+	*src = (vgm_meta_source){ 0 };
+	if ((v = json_string_value(json_object_get(f, "host_name"))))
+		src->host = strdup(v);
+	if ((v = json_string_value(json_object_get(f, "driver_version"))))
+		src->driver_version = strdup(v);
+	if ((v = json_string_value(json_object_get(f, "ecc_mode"))))
+		src->ecc = strdup(v);
+	json_decref(f);
+}
+
+static void source_clear(vgm_meta_source *src)
+{
+	free(src->host);
+	free(src->driver_version);
+	free(src->ecc);
+}
+
+/* Does the domain's record already say all of this? */
+static bool meta_current(const vgm_domain_info *d, const vgm_meta_source *src,
+			 const vgm_meta_vgpu *meta, size_t n)
+{
+	const vgm_meta_source *had = &d->meta_source;
+
+	if (!STRPTR_EQ(had->host, src->host) || !STRPTR_EQ(had->driver_version, src->driver_version) ||
+	    !STRPTR_EQ(had->ecc, src->ecc))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < d->n_meta; j++)
+			if (strcasecmp(d->meta[j].id, meta[i].id) == 0 &&
+			    !STRPTR_EQ(d->meta[j].nvml_metadata, meta[i].nvml_metadata))
+				return false;
+	return true;
+}
+
+static size_t count_blobs(const vgm_meta_vgpu *meta, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		k += meta[i].nvml_metadata != NULL;
+	return k;
+}
+
+/* Profiles, the source's driver and ECC, and NVML's blob of every vGPU: what
+ * a target needs to check a migration that plain virsh started. */
+static void record_metadata(agent *a, virDomainPtr dom, const vgm_domain_info *d,
+			    const agent_vgpu *v, size_t n)
 {
 	_cleanup_free_ vgm_meta_vgpu *meta = calloc(n, sizeof(*meta));
 	_cleanup_free_ char *xml = NULL;
+	vgm_meta_source src;
 	vgm_error err = { 0 };
 	unsigned flags = VIR_DOMAIN_AFFECT_LIVE;
 
 	if (!meta)
 		return;
-	for (size_t i = 0; i < n; i++)
-		meta[i] = (vgm_meta_vgpu){ v[i].id, v[i].kind, v[i].profile_name, v[i].type_id,
-					   v[i].framebuffer_bytes, v[i].lab };
-	if (vgm_domxml_format_metadata(meta, n, &xml, &err) < 0) {
+	source_facts(a, &src);
+	for (size_t i = 0; i < n; i++) {
+		meta[i] = (vgm_meta_vgpu){ .id = v[i].id, .kind = v[i].kind,
+					   .profile_name = v[i].profile_name, .type_id = v[i].type_id,
+					   .framebuffer_bytes = v[i].framebuffer_bytes, .lab = v[i].lab };
+		if (a->nvml)
+			vgm_nvml_vgpu_metadata(a->nvml, v[i].id, &meta[i].nvml_metadata, NULL);
+	}
+	if (agent_vgpus_match_meta(d, v, n) && meta_current(d, &src, meta, n))
+		goto out;
+	if (vgm_domxml_format_metadata_src(&src, meta, n, &xml, &err) < 0) {
 		log_warn("domain %s: cannot format vGPU metadata: %s", d->name, vgm_error_message(&err));
-		return;
+		goto out;
 	}
 	if (virDomainIsPersistent(dom) == 1)
 		flags |= VIR_DOMAIN_AFFECT_CONFIG;
@@ -147,7 +209,14 @@ static void record_metadata(virDomainPtr dom, const vgm_domain_info *d, const ag
 				 VGM_METADATA_NS, flags) < 0)
 		log_warn("domain %s: cannot record vGPU metadata: %s", d->name, last_error());
 	else
-		log_info("domain %s: recorded %zu vGPU profile(s) in its metadata", d->name, n);
+		log_info("domain %s: recorded %zu vGPU profile(s), driver %s, ECC %s and NVML "
+			 "metadata of %zu vGPU(s) in its metadata", d->name, n,
+			 src.driver_version ? src.driver_version : "unknown",
+			 src.ecc ? src.ecc : "unknown", count_blobs(meta, n));
+out:
+	for (size_t i = 0; i < n; i++)
+		free(meta[i].nvml_metadata);
+	source_clear(&src);
 }
 
 /* Running (or paused by a user) and no job in progress: a metadata write
@@ -193,10 +262,9 @@ static bool sync_domain(agent *a, virDomainPtr dom, const vgm_inventory *inv, bo
 		return true;
 	if (agent_vgpus_local(d, inv, lab_mode, &v, &n) < 0)
 		return true;
-	if (n && !agent_vgpus_match_meta(d, v, n))
-		record_metadata(dom, d, v, n);
+	if (n)
+		record_metadata(a, dom, d, v, n);
 	agent_vgpus_free(v, n);
-	(void)a;
 	return true;
 }
 

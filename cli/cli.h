@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "util/error.h"
+#include "util/limit.h"
 
 enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2 };
 
@@ -30,6 +31,8 @@ extern const cli_verb cli_device_verbs[];
 extern const cli_verb cli_xml_verbs[];
 extern const cli_verb cli_agent_verbs[];
 extern const cli_verb cli_migrate_verbs[];
+extern const cli_verb cli_cold_verbs[];
+extern const cli_verb cli_evacuate_verbs[];
 
 /* Print "vgpumig: <message>" on stderr; returns CLI_FAILED. */
 int cli_fail(const vgm_error *err);
@@ -38,3 +41,8 @@ int cli_failf(const char *fmt, ...) _printf_(1, 2);
 int cli_usage(const char *verb_usage, const char *fmt, ...) _printf_(2, 3);
 /* Dump a JSON value on stdout (indented, newline) and drop the reference. */
 int cli_print_json(json_t *v);
+
+/* Cold-migrate through the local agent and report (cmd-cold.c); also the
+ * fallback of `migrate --cold-fallback`. */
+int cli_cold_run(const cli_ctx *ctx, const char *domain, const char *to, vgm_limit timeout_ms,
+		 bool force);

@@ -24,7 +24,7 @@
 #define PLAN_USAGE "plan DOMAIN --to HOST [--bandwidth B] [--max-downtime T] [--timeout T] [--json]"
 #define MIGRATE_USAGE                                                                              \
 	"migrate DOMAIN --to HOST [--max-downtime T] [--bandwidth B] [--timeout T] [--dry-run] "   \
-	"[--force] [--json]"
+	"[--force] [--cold-fallback] [--json]"
 #define STATUS_USAGE "status [--json]"
 #define ABORT_USAGE "abort DOMAIN|MIGRATION_ID [--json]"
 #define POLL_MS 200
@@ -42,6 +42,7 @@ typedef struct mig_args {
 	const char *to;
 	int64_t max_downtime_ms, bandwidth_bps, timeout_ms;
 	bool dry_run, force;
+	bool cold_fallback; /* a refused or failed live migration moves cold instead */
 } mig_args;
 
 static int parse_args(int argc, char **argv, const char *usage, bool migrate, mig_args *a)
@@ -53,6 +54,7 @@ static int parse_args(int argc, char **argv, const char *usage, bool migrate, mi
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "cold-fallback", no_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
 	*a = (mig_args){ .max_downtime_ms = -1, .bandwidth_bps = -1, .timeout_ms = -1 };
@@ -80,9 +82,10 @@ static int parse_args(int argc, char **argv, const char *usage, bool migrate, mi
 			break;
 		case 'n':
 		case 'f':
+		case 'C':
 			if (!migrate)
 				return cli_usage(usage, "unknown option '%s'", argv[optind - 1]);
-			*(c == 'n' ? &a->dry_run : &a->force) = true;
+			*(c == 'n' ? &a->dry_run : c == 'f' ? &a->force : &a->cold_fallback) = true;
 			break;
 		default:
 			return cli_usage(usage, "unknown option '%s'", argv[optind - 1]);
@@ -211,10 +214,19 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* "RAM 80.0 MiB/192.0 MiB, vGPU 1 (4.0 GiB), 20.0 MiB/s, iteration 2, ETA 3.2 s, switchover ~15 ms" */
+/* The snapshot's vgpu object: sent bytes, or -1 when libvirt does not say. */
+static void vgpu_progress(json_t *s, char *buf, size_t n)
+{
+	json_t *v = json_object_get(s, "vgpu"), *sent = json_object_get(v, "transferred");
+	vgm_format_vgpu_progress((unsigned)jint(v, "count"), (uint64_t)jint(v, "bytes"),
+				 json_is_integer(sent) ? json_integer_value(sent) : -1, buf, n);
+}
+
+/* "RAM 80.0 MiB sent, 112.0 MiB left of 192.0 MiB, vGPU 1 (1.0 GiB of 4.0 GiB sent),
+ * 20.0 MiB/s, iteration 2, ETA 3.2 s, switchover ~15 ms" */
 static void progress_text(json_t *s, char *buf, size_t n)
 {
-	char a[32], b[32], c[32], d[32], e[32], f[32], g[32];
+	char a[32], b[32], c[32], d[96], e[32], f[32], g[32];
 	json_t *ram = json_object_get(s, "ram");
 	uint64_t total = (uint64_t)jint(ram, "total"), rem = (uint64_t)jint(ram, "remaining");
 	json_t *eta = json_object_get(s, "eta_s"), *dt = json_object_get(s, "expected_downtime_ms");
@@ -224,13 +236,13 @@ static void progress_text(json_t *s, char *buf, size_t n)
 					       : jstr(s, "phase"));
 		return;
 	}
+	vgpu_progress(s, d, sizeof(d));
 	snprintf(buf, n,
-		 "RAM %s sent, %s left of %s, vGPU %" JSON_INTEGER_FORMAT " (%s), %s/s, iteration %"
+		 "RAM %s sent, %s left of %s, %s, %s/s, iteration %"
 		 JSON_INTEGER_FORMAT ", ETA %s, switchover ~%s",
 		 vgm_format_bytes((uint64_t)jint(ram, "transferred"), a, sizeof(a)),
 		 vgm_format_bytes(rem, b, sizeof(b)), vgm_format_bytes(total, c, sizeof(c)),
-		 (json_int_t)jint(s, "vgpu.count"),
-		 vgm_format_bytes((uint64_t)jint(s, "vgpu.bytes"), d, sizeof(d)),
+		 d,
 		 vgm_format_bytes((uint64_t)jint(s, "rate_bps"), e, sizeof(e)),
 		 (json_int_t)jint(s, "iteration"),
 		 json_is_number(eta) ? vgm_format_seconds(json_number_value(eta), f, sizeof(f)) : "-",
@@ -242,12 +254,14 @@ static void progress_text(json_t *s, char *buf, size_t n)
 static void draw_bar(follow *f, json_t *s)
 {
 	char text[320];
-	json_t *ram = json_object_get(s, "ram");
-	double total = (double)jint(ram, "total"), rem = (double)jint(ram, "remaining");
-	int pct = total > 0 && STREQ(jstr(s, "phase"), "migrating")
-			  ? (int)lround(100.0 * (1.0 - rem / total))
+	json_t *ram = json_object_get(s, "ram"), *v = json_object_get(s, "vgpu");
+	json_t *sent = json_object_get(v, "transferred");
+	int pct = STREQ(jstr(s, "phase"), "migrating")
+			  ? vgm_progress_percent((uint64_t)jint(ram, "total"),
+						 (uint64_t)jint(ram, "remaining"),
+						 (uint64_t)jint(v, "bytes"),
+						 json_is_integer(sent) ? json_integer_value(sent) : -1)
 			  : 0;
-	pct = pct < 0 ? 0 : pct > 100 ? 100 : pct;
 	char bar[21];
 	for (int i = 0; i < 20; i++)
 		bar[i] = i < pct / 5 ? '#' : '.';
@@ -406,7 +420,14 @@ static int cmd_migrate(cli_ctx *ctx, int argc, char **argv)
 		return cli_fail(&err);
 	}
 	r = finish(&f, s);
+	/* Failed, not aborted by the operator: the VM still runs here. */
+	bool fallback = r != CLI_OK && a.cold_fallback && !a.dry_run && STREQ(jstr(s, "state"), "failed");
 	json_decref(s);
+	if (fallback) {
+		fprintf(stderr, "vgpumig: live migration failed; moving %s cold (--cold-fallback)\n",
+			a.domain);
+		return cli_cold_run(ctx, a.domain, a.to, VGM_LIMIT_UNSET, a.force);
+	}
 	return r;
 }
 

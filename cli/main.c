@@ -16,6 +16,8 @@ static const cli_verb *const verb_groups[] = {
 	cli_xml_verbs,
 	cli_agent_verbs,
 	cli_migrate_verbs,
+	cli_cold_verbs,
+	cli_evacuate_verbs,
 };
 
 static void print_help(FILE *f)

@@ -30,7 +30,10 @@ static int add(vgm_check_list *l, const char *name, const char *host, const char
 	vgm_check_result *r = &n[l->n++];
 	memset(r, 0, sizeof(*r));
 	r->ok = STREQ(code, "ok");
-	l->n_failed += !r->ok;
+	r->unknown = STREQ(code, "ecc_unknown") || STREQ(code, "nvml_unknown") ||
+		     STREQ(code, "streaming_unknown");
+	l->n_failed += !r->ok && !r->unknown;
+	l->n_unknown += r->unknown;
 	va_list ap;
 	va_start(ap, fmt);
 	int k = vasprintf(&r->message, fmt, ap);
@@ -55,6 +58,32 @@ void vgm_check_list_free(vgm_check_list *l)
 	}
 	free(l->items);
 	free(l);
+}
+
+int vgm_check_list_refusal(const vgm_check_list *l, vgm_error *err)
+{
+	const vgm_check_result *first = NULL;
+	char more[256] = "";
+	size_t used = 0, n_more = 0;
+	for (size_t i = 0; i < l->n; i++) {
+		const vgm_check_result *c = &l->items[i];
+		if (c->ok || c->unknown)
+			continue;
+		if (!first) {
+			first = c;
+			continue;
+		}
+		n_more++;
+		if (used < sizeof(more))
+			used += (size_t)snprintf(more + used, sizeof(more) - used, "%s%s",
+						 n_more > 1 ? ", " : "", c->code);
+	}
+	if (!first)
+		return 0;
+	if (!n_more)
+		return vgm_error_setr(err, EINVAL, first->code, "%s", first->message);
+	return vgm_error_setr(err, EINVAL, first->code, "%s; %zu more check%s failed (%s)",
+			      first->message, n_more, n_more == 1 ? "" : "s", more);
 }
 
 const vgm_check_result *vgm_check_list_find(const vgm_check_list *l, const char *code)
@@ -167,7 +196,9 @@ static int check_ecc(vgm_check_list *l, const vgm_facts *s, const char *sh, cons
 		     const char *th)
 {
 	if (s->ecc == VGM_ECC_UNKNOWN || t->ecc == VGM_ECC_UNKNOWN)
-		return add(l, "ecc", NULL, "ok", "ECC mode not reported by %s; not compared",
+		return add(l, "ecc", NULL, "ecc_unknown",
+			   "ECC mode of %s is unknown (NVML not available there); not compared: vGPU "
+			   "live migration needs the same ECC mode on both hosts (see nvidia-smi -q)",
 			   s->ecc == VGM_ECC_UNKNOWN ? sh : th);
 	if (s->ecc == VGM_ECC_MIXED || t->ecc == VGM_ECC_MIXED)
 		return add(l, "ecc", NULL, "ecc_mismatch",
@@ -181,6 +212,41 @@ static int check_ecc(vgm_check_list *l, const vgm_facts *s, const char *sh, cons
 		   "%s has ECC %s and %s has ECC %s; vGPU live migration needs the same ECC mode on "
 		   "both hosts",
 		   sh, vgm_ecc_to_string(s->ecc), th, vgm_ecc_to_string(t->ecc));
+}
+
+/* NVIDIA's own verdict (nvmlGetVgpuCompatibility), computed by the caller. */
+static int check_nvml(vgm_check_list *l, const vgm_nvml_summary *v, const char *sh,
+		      const char *th)
+{
+	if (!v || v->verdict < 0)
+		return add(l, "nvml", NULL, "nvml_unknown",
+			   "NVIDIA's compatibility verdict for %s -> %s is unknown (%s); not asked",
+			   sh, th, v && v->why[0] ? v->why : "NVML not available");
+	if (v->verdict > 0)
+		return add(l, "nvml", NULL, "ok",
+			   "NVML says the domain's vGPUs can migrate live from %s to %s", sh, th);
+	return add(l, "nvml", NULL, "nvml_incompatible",
+		   "NVML says vGPU %s cannot migrate live from %s to %s (limited by %s); use "
+		   "matching drivers and GPUs, or 'vgpumig cold-migrate'",
+		   v->id, sh, th, vgm_nvml_limit_text(v->limit));
+}
+
+/* Device streaming moves vGPU state during pre-copy; without it the whole
+ * framebuffer moves at switchover.  Not a blocker, but the plan depends on it. */
+static int check_streaming(vgm_check_list *l, const vgm_facts *s, const char *sh,
+			   const vgm_facts *t, const char *th)
+{
+	if (s->device_streaming < 0 || t->device_streaming < 0)
+		return add(l, "streaming", NULL, "streaming_unknown",
+			   "whether %s streams vGPU state during pre-copy is unknown (NVML not "
+			   "available there); the plan assumes the framebuffer moves at switchover",
+			   s->device_streaming < 0 ? sh : th);
+	if (s->device_streaming && t->device_streaming)
+		return add(l, "streaming", NULL, "ok",
+			   "%s and %s stream vGPU state during pre-copy", sh, th);
+	return add(l, "streaming", NULL, "ok",
+		   "%s does not stream vGPU state during pre-copy; its framebuffer moves at "
+		   "switchover", !s->device_streaming ? sh : th);
 }
 
 static bool facts_have_board(const vgm_facts *f, const char *b)
@@ -362,8 +428,31 @@ int vgm_compat_check(const vgm_check_input *in, vgm_check_list **out, vgm_error 
 	if ((r = check_host(l, in->source, sh)) < 0 || (r = check_host(l, in->target, th)) < 0 ||
 	    (r = check_driver(l, in->source, sh, in->target, th)) < 0 ||
 	    (r = check_ecc(l, in->source, sh, in->target, th)) < 0 ||
+	    (r = check_nvml(l, in->nvml, sh, th)) < 0 ||
+	    (r = check_streaming(l, in->source, sh, in->target, th)) < 0 ||
 	    (r = check_domain(l, in)) < 0 || (r = check_boards(l, in, th)) < 0 ||
 	    (r = check_profiles(l, in, sh, th)) < 0)
+		return vgm_error_set(err, ENOMEM, "out of memory");
+	*out = TAKE_PTR(l);
+	return 0;
+}
+
+int vgm_compat_check_incoming(const vgm_check_input *in, vgm_check_list **out, vgm_error *err)
+{
+	if (!in || !in->source || !in->target)
+		return vgm_error_set(err, EINVAL, "compat check needs the facts of both hosts");
+	_cleanup_(vgm_check_list_freep) vgm_check_list *l = calloc(1, sizeof(*l));
+	if (!l)
+		return vgm_error_set(err, ENOMEM, "out of memory");
+	const char *sh = host_of(in->source, "source host");
+	const char *th = host_of(in->target, "target host");
+	int r = 0;
+	/* no recorded driver: the XML says nothing about it, so no line */
+	if (in->source->driver_version)
+		r = check_driver(l, in->source, sh, in->target, th);
+	if (r < 0 || (r = check_ecc(l, in->source, sh, in->target, th)) < 0 ||
+	    (r = check_nvml(l, in->nvml, sh, th)) < 0 || (r = check_domain(l, in)) < 0 ||
+	    (r = check_boards(l, in, th)) < 0)
 		return vgm_error_set(err, ENOMEM, "out of memory");
 	*out = TAKE_PTR(l);
 	return 0;
@@ -374,10 +463,12 @@ json_t *vgm_check_list_to_json(const vgm_check_list *l)
 	json_t *a = json_array();
 	for (size_t i = 0; a && i < l->n; i++) {
 		const vgm_check_result *c = &l->items[i];
-		if (json_array_append_new(a, json_pack("{s:s, s:o, s:b, s:s, s:s}", "name", c->name,
-							"host", c->host ? json_string(c->host) : json_null(),
-							"ok", c->ok, "code", c->code, "message",
-							c->message)) < 0) {
+		const char *status = c->ok ? "ok" : c->unknown ? "unknown" : "failed";
+		if (json_array_append_new(a, json_pack("{s:s, s:o, s:b, s:s, s:s, s:s}", "name",
+							c->name, "host",
+							c->host ? json_string(c->host) : json_null(),
+							"ok", c->ok, "status", status, "code", c->code,
+							"message", c->message)) < 0) {
 			json_decref(a);
 			return NULL;
 		}

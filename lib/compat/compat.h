@@ -15,13 +15,18 @@
  * Codes: arch_unsupported, kernel_too_old, libvirt_too_old, qemu_too_old,
  * version_unknown, protocol_unsupported, driver_mismatch, ecc_mismatch,
  * board_mismatch, profile_unavailable, framebuffer_mismatch, viommu_present,
- * postcopy_forbidden; "ok" for a check that passed. */
+ * postcopy_forbidden, nvml_incompatible; "ok" for a check that passed.
+ * A check whose fact could not be read (no NVML) is "unknown" with code
+ * ecc_unknown, nvml_unknown or streaming_unknown: reported, never "ok", and
+ * not a failure (hosts without NVML still migrate; the operator is told
+ * what was not compared). */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "compat/nvml.h"
 #include "device/device.h"
 #include "domxml/domxml.h"
 #include "util/error.h"
@@ -54,6 +59,7 @@ typedef enum vgm_ecc_mode {
 } vgm_ecc_mode;
 
 const char *vgm_ecc_to_string(vgm_ecc_mode m); /* NULL for unknown */
+vgm_ecc_mode vgm_ecc_from_string(const char *s); /* UNKNOWN for NULL or other text */
 
 enum {
 	VGM_HAS_MDEV = 1u << VGM_BACKEND_MDEV,
@@ -68,7 +74,13 @@ typedef struct vgm_facts {
 	unsigned long long qemu_version;    /* hypervisor version, same encoding; 0 = unknown */
 	unsigned backends;                  /* VGM_HAS_MDEV | VGM_HAS_VF */
 	char *driver_version;               /* NVIDIA host driver; NULL = none */
-	vgm_ecc_mode ecc;
+	vgm_ecc_mode ecc;                   /* NVML only; UNKNOWN without it */
+	bool nvml;                          /* NVML answered on this host */
+	int device_streaming;               /* vGPU migration data streaming: 1, 0, -1 unknown */
+	char **pgpu_metadata;               /* NVML metadata of each GPU, hex */
+	size_t n_pgpu_metadata;
+	vgm_nvml_type *vgpu_types;          /* vGPU types NVML reports (first GPU of each board) */
+	size_t n_vgpu_types;
 	char **boards; /* board families present, sorted, unique */
 	size_t n_boards;
 	unsigned protocol_version;
@@ -82,17 +94,20 @@ DEFINE_FREEP(vgm_facts, vgm_facts_free)
 /* Gather this host's facts.  host_name NULL: gethostname().  libvirt_uri
  * NULL: libvirt is not asked (versions stay 0, a note says so); a URI that
  * cannot be reached is not an error either (versions 0, a note with libvirt's
- * reason).  Sysfs facts come from h; a host with no NVIDIA driver is fine. */
-int vgm_facts_gather(vgm_host *h, const char *host_name, const char *libvirt_uri,
+ * reason).  Sysfs facts come from h; a host with no NVIDIA driver is fine.
+ * nv (NULL: no NVML) gives the driver version, ECC, streaming capability,
+ * vGPU types and GPU metadata; without it ECC and streaming stay unknown
+ * (sysfs has no honest source for them) and a note says why. */
+int vgm_facts_gather(vgm_host *h, vgm_nvml *nv, const char *host_name, const char *libvirt_uri,
 		     vgm_facts **out, vgm_error *err);
-/* ECC mode from ROOT/proc/driver/nvidia/gpus/<addr>/information "ECC ...: Enabled|Disabled". */
-vgm_ecc_mode vgm_ecc_mode_read(vgm_host *h);
 /* Add a note (copied).  -ENOMEM on failure. */
 int vgm_facts_add_note(vgm_facts *f, const char *fmt, ...) _printf_(2, 3);
 
 /* JSON: {"host_name", "arch", "kernel_version", "libvirt_version": "9.0.0"|null,
  * "qemu_version", "backends": ["mdev"], "backend": "mdev"|null, "driver_version",
  * "ecc_mode": "enabled"|"disabled"|"mixed"|null, "boards": [...],
+ * "nvml": bool, "device_streaming": bool|null, "pgpu_metadata": [hex...],
+ * "vgpu_types": [{"name", "framebuffer_bytes"}],
  * "protocol_version": 1, "notes": [...]}.  Returns a new reference or NULL. */
 struct json_t *vgm_facts_to_json(const vgm_facts *f);
 /* Decode untrusted facts: types, lengths and counts checked, unknown keys
@@ -119,12 +134,30 @@ typedef struct vgm_check_input {
 	const vgm_profile_ref *offered; /* the target's profiles */
 	size_t n_offered;
 	bool postcopy; /* post-copy requested */
+	/* NVIDIA's verdict (vgm_compat_nvml_verdict); NULL: not asked, unknown */
+	const struct vgm_nvml_summary *nvml;
 } vgm_check_input;
+
+/* nvmlGetVgpuCompatibility over every vGPU of a domain and every GPU of the
+ * target: a vGPU passes when one target GPU takes it live. */
+typedef struct vgm_nvml_summary {
+	int verdict;      /* 1 all live, 0 one refused, -1 unknown */
+	unsigned limit;   /* of the refused vGPU */
+	char id[64];      /* the refused vGPU, or the one without metadata */
+	char why[192];    /* why unknown */
+} vgm_nvml_summary;
+
+/* Fill *out from the vGPUs' metadata blobs (hex, NULL where the source had
+ * none) and the target's GPU blobs; nv NULL: unknown.  Never fails: an NVML
+ * error makes the verdict unknown with the reason in why. */
+void vgm_compat_nvml_verdict(vgm_nvml *nv, const char *const *ids, const char *const *vgpu_hex,
+			     size_t n, const vgm_facts *target, vgm_nvml_summary *out);
 
 typedef struct vgm_check_result {
 	char *name;    /* "libvirt", "driver", "profile", ... */
 	char *host;    /* the host it is about; NULL when about the pair or the domain */
 	bool ok;
+	bool unknown;  /* a fact it needs could not be read: not ok, not failed */
 	char *code;    /* stable code, "ok" when passed */
 	char *message; /* one sentence */
 } vgm_check_result;
@@ -132,7 +165,8 @@ typedef struct vgm_check_result {
 typedef struct vgm_check_list {
 	vgm_check_result *items;
 	size_t n;
-	size_t n_failed;
+	size_t n_failed;  /* unknowns are not failures */
+	size_t n_unknown;
 } vgm_check_list;
 
 void vgm_check_list_free(vgm_check_list *l);
@@ -142,7 +176,18 @@ DEFINE_FREEP(vgm_check_list, vgm_check_list_free)
  * target, then pair, domain and profile checks).  Fails only on ENOMEM or a
  * NULL facts pointer. */
 int vgm_compat_check(const vgm_check_input *in, vgm_check_list **out, vgm_error *err);
+/* 0 when nothing failed (unknowns allowed); else -EINVAL with the first
+ * failure's code as reason and its sentence as message, followed by the codes
+ * of any other failures: "...; 2 more checks failed (ecc_mismatch,
+ * nvml_incompatible)". */
+int vgm_check_list_refusal(const vgm_check_list *l, vgm_error *err);
 /* The first failed result with this code, or NULL. */
 const vgm_check_result *vgm_check_list_find(const vgm_check_list *l, const char *code);
-/* [{"name","host","ok","code","message"}], a new reference or NULL. */
+/* The checks a target runs on an incoming domain before claiming (hook
+ * path): driver, ECC, NVIDIA's verdict, vIOMMU and board, with the same
+ * words as vgm_compat_check.  in->source holds what the source recorded in
+ * the domain's metadata (driver_version, ecc, host_name) and may be sparse. */
+int vgm_compat_check_incoming(const vgm_check_input *in, vgm_check_list **out, vgm_error *err);
+/* [{"name","host","ok","status":"ok"|"failed"|"unknown","code","message"}],
+ * a new reference or NULL. */
 struct json_t *vgm_check_list_to_json(const vgm_check_list *l);

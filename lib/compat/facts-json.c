@@ -4,7 +4,8 @@
  * length and count is checked, strings must be printable text, versions must
  * be plain "major.minor.micro".  Unknown keys are ignored so a newer peer can
  * add facts; host_name and protocol_version are required.  Versions travel
- * as strings ("9.0.0"), null when unknown. */
+ * as strings ("9.0.0"), null when unknown.  vgpu_types is informational and
+ * not decoded; pgpu_metadata must be hex (NVML blobs, see nvml.h). */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,39 @@ static json_t *opt_str(const char *s)
 	return s ? json_string(s) : json_null();
 }
 
+static json_t *tristate_json(int v)
+{
+	return v < 0 ? json_null() : json_boolean(v);
+}
+
+static json_t *types_json(const vgm_facts *f)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; a && i < f->n_vgpu_types; i++)
+		if (json_array_append_new(a, json_pack("{s:s, s:I}", "name", f->vgpu_types[i].name,
+						       "framebuffer_bytes",
+						       (json_int_t)f->vgpu_types[i].framebuffer_bytes)) < 0) {
+			json_decref(a);
+			return NULL;
+		}
+	return a;
+}
+
+/* What NVML added; peers read nvml, device_streaming and pgpu_metadata. */
+static json_t *nvml_json(const vgm_facts *f, json_t *o)
+{
+	if (o && json_object_update_new(o, json_pack("{s:b, s:o, s:o, s:o}", "nvml", f->nvml,
+						     "device_streaming",
+						     tristate_json(f->device_streaming),
+						     "pgpu_metadata",
+						     strv_json(f->pgpu_metadata, f->n_pgpu_metadata),
+						     "vgpu_types", types_json(f))) < 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
 json_t *vgm_facts_to_json(const vgm_facts *f)
 {
 	json_t *backends = json_array();
@@ -49,14 +83,14 @@ json_t *vgm_facts_to_json(const vgm_facts *f)
 			json_array_append_new(backends, json_string(vgm_backend_to_string((vgm_backend)b)));
 		}
 	const char *ecc = vgm_ecc_to_string(f->ecc);
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:o}", "host_name",
+	return nvml_json(f, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:o}", "host_name",
 			 opt_str(f->host_name), "arch", opt_str(f->arch), "kernel_version",
 			 opt_str(f->kernel_version), "libvirt_version",
 			 version_json(f->libvirt_version), "qemu_version",
 			 version_json(f->qemu_version), "backends", backends, "backend", opt_str(first),
 			 "driver_version", opt_str(f->driver_version), "ecc_mode", opt_str(ecc),
 			 "boards", strv_json(f->boards, f->n_boards), "protocol_version",
-			 (json_int_t)f->protocol_version, "notes", strv_json(f->notes, f->n_notes));
+			 (json_int_t)f->protocol_version, "notes", strv_json(f->notes, f->n_notes)));
 }
 
 static int bad(vgm_error *err, const char *field, const char *why)
@@ -149,16 +183,26 @@ static int get_ecc(const json_t *j, vgm_ecc_mode *out, vgm_error *err)
 	const json_t *v = json_object_get(j, "ecc_mode");
 	if (!v || json_is_null(v))
 		return 0;
-	const char *s = json_string_value(v);
-	if (s && STREQ(s, "enabled"))
-		*out = VGM_ECC_ENABLED;
-	else if (s && STREQ(s, "disabled"))
-		*out = VGM_ECC_DISABLED;
-	else if (s && STREQ(s, "mixed"))
-		*out = VGM_ECC_MIXED;
-	else
+	*out = vgm_ecc_from_string(json_string_value(v));
+	if (*out == VGM_ECC_UNKNOWN)
 		return bad(err, "ecc_mode", "must be \"enabled\", \"disabled\", \"mixed\" or null");
 	return 0;
+}
+
+static int get_nvml(const json_t *j, vgm_facts *f, vgm_error *err)
+{
+	const json_t *nv = json_object_get(j, "nvml"), *ds = json_object_get(j, "device_streaming");
+	if ((nv && !json_is_boolean(nv)) || (ds && !json_is_boolean(ds) && !json_is_null(ds)))
+		return bad(err, nv && !json_is_boolean(nv) ? "nvml" : "device_streaming",
+			   "must be true, false (or null)");
+	f->nvml = json_is_true(nv);
+	f->device_streaming = json_is_boolean(ds) ? json_is_true(ds) : -1;
+	int r = get_strv(j, "pgpu_metadata", 2 * VGM_NVML_BLOB_MAX, &f->pgpu_metadata,
+			 &f->n_pgpu_metadata, err);
+	for (size_t i = 0; r >= 0 && i < f->n_pgpu_metadata; i++)
+		if (strspn(f->pgpu_metadata[i], "0123456789abcdef") != strlen(f->pgpu_metadata[i]))
+			r = bad(err, "pgpu_metadata", "must hold lowercase hex strings");
+	return r;
 }
 
 static int get_required(const json_t *j, vgm_facts *f, vgm_error *err)
@@ -188,7 +232,8 @@ int vgm_facts_from_json(const json_t *j, vgm_facts **out, vgm_error *err)
 	    (r = get_version(j, "qemu_version", &f->qemu_version, err)) < 0 ||
 	    (r = get_backends(j, &f->backends, err)) < 0 || (r = get_ecc(j, &f->ecc, err)) < 0 ||
 	    (r = get_strv(j, "boards", 64, &f->boards, &f->n_boards, err)) < 0 ||
-	    (r = get_strv(j, "notes", FACT_NOTE_MAX, &f->notes, &f->n_notes, err)) < 0)
+	    (r = get_strv(j, "notes", FACT_NOTE_MAX, &f->notes, &f->n_notes, err)) < 0 ||
+	    (r = get_nvml(j, f, err)) < 0)
 		return r == -ENOMEM ? vgm_error_set(err, ENOMEM, "out of memory") : r;
 	*out = TAKE_PTR(f);
 	return 0;

@@ -1,10 +1,12 @@
-/* facts.c: gather one host's facts (uname, libvirt, sysfs).
+/* facts.c: gather one host's facts (uname, libvirt, sysfs, NVML).
  *
  * Gathering never fails because something is absent: a host without libvirt,
  * without an NVIDIA driver or without GPUs still has facts, with the missing
  * ones left 0/NULL and a note saying why.  Only allocation failure is an
  * error.  libvirt is asked through its API (never virsh), on a read-only
- * connection that is closed before returning. */
+ * connection that is closed before returning.  ECC comes from NVML only:
+ * NVIDIA's /proc/driver/nvidia/gpus/<addr>/information has no ECC line, so
+ * without NVML the ECC mode is unknown, never guessed. */
 #include <dirent.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -35,6 +37,10 @@ void vgm_facts_free(vgm_facts *f)
 	free(f->driver_version);
 	strv_free(f->boards, f->n_boards);
 	strv_free(f->notes, f->n_notes);
+	strv_free(f->pgpu_metadata, f->n_pgpu_metadata);
+	for (size_t i = 0; i < f->n_vgpu_types; i++)
+		free(f->vgpu_types[i].name);
+	free(f->vgpu_types);
 	free(f);
 }
 
@@ -46,6 +52,17 @@ const char *vgm_ecc_to_string(vgm_ecc_mode m)
 	case VGM_ECC_MIXED: return "mixed";
 	default: return NULL;
 	}
+}
+
+vgm_ecc_mode vgm_ecc_from_string(const char *s)
+{
+	if (s && STREQ(s, "enabled"))
+		return VGM_ECC_ENABLED;
+	if (s && STREQ(s, "disabled"))
+		return VGM_ECC_DISABLED;
+	if (s && STREQ(s, "mixed"))
+		return VGM_ECC_MIXED;
+	return VGM_ECC_UNKNOWN;
 }
 
 int vgm_facts_add_note(vgm_facts *f, const char *fmt, ...)
@@ -65,48 +82,6 @@ int vgm_facts_add_note(vgm_facts *f, const char *fmt, ...)
 	f->notes = n;
 	f->notes[f->n_notes++] = s;
 	return 0;
-}
-
-/* "ECC Mode: \t Enabled" in one GPU's information file. */
-static vgm_ecc_mode ecc_from_information(const char *path)
-{
-	_cleanup_free_ char *text = NULL;
-	if (vgm_read_file(path, 64 * 1024, &text, NULL) < 0)
-		return VGM_ECC_UNKNOWN;
-	char *save = NULL;
-	for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-		l += strspn(l, " \t");
-		char *colon = strchr(l, ':');
-		if (strncmp(l, "ECC", 3) != 0 || !colon)
-			continue;
-		char *v = colon + 1 + strspn(colon + 1, " \t");
-		if (strncasecmp(v, "Enabled", 7) == 0)
-			return VGM_ECC_ENABLED;
-		if (strncasecmp(v, "Disabled", 8) == 0)
-			return VGM_ECC_DISABLED;
-	}
-	return VGM_ECC_UNKNOWN;
-}
-
-vgm_ecc_mode vgm_ecc_mode_read(vgm_host *h)
-{
-	_cleanup_free_ char *dir = vgm_path(vgm_host_root(h), "/proc/driver/nvidia/gpus");
-	vgm_ecc_mode all = VGM_ECC_UNKNOWN;
-	DIR *d = dir ? opendir(dir) : NULL;
-	if (!d)
-		return VGM_ECC_UNKNOWN;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		if (!vgm_name_valid(e->d_name) || STREQ(e->d_name, ".") || STREQ(e->d_name, ".."))
-			continue;
-		_cleanup_free_ char *info = vgm_path(NULL, "%s/%s/information", dir, e->d_name);
-		vgm_ecc_mode m = info ? ecc_from_information(info) : VGM_ECC_UNKNOWN;
-		if (m == VGM_ECC_UNKNOWN)
-			continue;
-		all = all == VGM_ECC_UNKNOWN || all == m ? m : VGM_ECC_MIXED;
-	}
-	closedir(d);
-	return all;
 }
 
 static int board_add(vgm_facts *f, const char *b)
@@ -146,8 +121,80 @@ static int facts_from_sysfs(vgm_host *h, vgm_facts *f)
 	}
 	if (!inv->n_parents && vgm_facts_add_note(f, "no vGPU parents under %s", vgm_host_root(h)) < 0)
 		return -ENOMEM;
-	f->ecc = vgm_ecc_mode_read(h);
 	return 0;
+}
+
+static vgm_ecc_mode ecc_merge(vgm_ecc_mode all, int gpu)
+{
+	vgm_ecc_mode m = gpu < 0 ? VGM_ECC_UNKNOWN : gpu ? VGM_ECC_ENABLED : VGM_ECC_DISABLED;
+	if (m == VGM_ECC_UNKNOWN)
+		return all;
+	return all == VGM_ECC_UNKNOWN || all == m ? m : VGM_ECC_MIXED;
+}
+
+/* Types of the GPU are added once per name (boards repeat them). */
+static int types_add(vgm_facts *f, const vgm_nvml_gpu *g)
+{
+	for (size_t i = 0; i < g->n_types; i++) {
+		bool seen = false;
+		for (size_t j = 0; j < f->n_vgpu_types && !seen; j++)
+			seen = STREQ(f->vgpu_types[j].name, g->types[i].name);
+		if (seen)
+			continue;
+		vgm_nvml_type *n = realloc(f->vgpu_types, (f->n_vgpu_types + 1) * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		f->vgpu_types = n;
+		n[f->n_vgpu_types].framebuffer_bytes = g->types[i].framebuffer_bytes;
+		if (!(n[f->n_vgpu_types++].name = strdup(g->types[i].name)))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int facts_from_gpus(vgm_facts *f, vgm_nvml_gpu *g, size_t n)
+{
+	int streaming = n ? 1 : -1;
+	f->pgpu_metadata = calloc(n + 1, sizeof(char *));
+	if (!f->pgpu_metadata)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		f->ecc = ecc_merge(f->ecc, g[i].ecc);
+		streaming = g[i].streaming < 0 || streaming < 0 ? -1 : streaming && g[i].streaming;
+		if (g[i].pgpu_metadata)
+			f->pgpu_metadata[f->n_pgpu_metadata++] = TAKE_PTR(g[i].pgpu_metadata);
+		if (types_add(f, &g[i]) < 0)
+			return -ENOMEM;
+	}
+	f->device_streaming = streaming;
+	return 0;
+}
+
+/* NVML's view, over sysfs's driver version where both exist: NVML is what
+ * nvmlGetVgpuCompatibility compares. */
+static int facts_from_nvml(vgm_facts *f, vgm_nvml *nv)
+{
+	vgm_nvml_gpu *g = NULL;
+	size_t n = 0;
+	vgm_error e = { 0 };
+	char *v = NULL;
+	f->device_streaming = -1;
+	if (!nv)
+		return vgm_facts_add_note(f, "NVML (%s) not loaded: ECC mode and vGPU migration "
+					  "capabilities are unknown", VGM_NVML_LIB);
+	if (vgm_nvml_driver_version(nv, &v, &e) == 0) {
+		free(f->driver_version);
+		f->driver_version = v;
+	}
+	int r = vgm_nvml_gpus(nv, &g, &n, &e);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		return vgm_facts_add_note(f, "%s", vgm_error_message(&e));
+	f->nvml = true;
+	r = facts_from_gpus(f, g, n);
+	vgm_nvml_gpus_free(g, n);
+	return r;
 }
 
 /* libvirt prints errors on stderr by default; the library reports them
@@ -200,7 +247,7 @@ static int facts_from_uname(vgm_facts *f, const char *host_name)
 	return f->arch && f->kernel_version ? 0 : -ENOMEM;
 }
 
-int vgm_facts_gather(vgm_host *h, const char *host_name, const char *libvirt_uri,
+int vgm_facts_gather(vgm_host *h, vgm_nvml *nv, const char *host_name, const char *libvirt_uri,
 		     vgm_facts **out, vgm_error *err)
 {
 	_cleanup_(vgm_facts_freep) vgm_facts *f = calloc(1, sizeof(*f));
@@ -208,7 +255,7 @@ int vgm_facts_gather(vgm_host *h, const char *host_name, const char *libvirt_uri
 		return vgm_error_set(err, ENOMEM, "out of memory");
 	f->protocol_version = VGM_PROTOCOL_VERSION;
 	if (facts_from_uname(f, host_name) < 0 || facts_from_sysfs(h, f) < 0 ||
-	    facts_from_libvirt(f, libvirt_uri) < 0)
+	    facts_from_nvml(f, nv) < 0 || facts_from_libvirt(f, libvirt_uri) < 0)
 		return vgm_error_set(err, ENOMEM, "out of memory gathering host facts");
 	*out = TAKE_PTR(f);
 	return 0;

@@ -16,7 +16,6 @@ struct vgm_host {
 void *vgm_array_push(void **arr, size_t *n, size_t elsize);
 /* Names in a directory that pass keep(); a missing directory is empty. */
 int vgm_dir_list(const char *path, bool (*keep)(const char *), char ***out, size_t *n);
-void vgm_strv_free(char **v, size_t n);
 
 /* Append a parent with its address and physfn set (inventory.c). */
 int vgm_parent_add(vgm_host *h, vgm_inventory *inv, const char *addr, vgm_backend b,

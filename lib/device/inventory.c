@@ -137,13 +137,6 @@ int vgm_dir_list(const char *path, bool (*keep)(const char *), char ***out, size
 	return r;
 }
 
-void vgm_strv_free(char **v, size_t n)
-{
-	for (size_t i = 0; i < n && v; i++)
-		free(v[i]);
-	free(v);
-}
-
 /* physfn link of a PCI function, else the address itself. */
 static int parent_physfn(const vgm_host *h, const char *addr, char **out)
 {

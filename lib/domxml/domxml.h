@@ -47,7 +47,17 @@ typedef struct vgm_meta_vgpu {
 	char *type_id;       /* NULL if unknown */
 	uint64_t framebuffer_bytes;
 	bool lab;
+	char *nvml_metadata; /* NVML's vGPU metadata on the source, hex; NULL if none */
 } vgm_meta_vgpu;
+
+/* What the source host recorded about itself next to the vGPUs (attributes
+ * of <vgpumig:vgpus>), so a target can check a migration it did not start;
+ * NULL members when not recorded. */
+typedef struct vgm_meta_source {
+	char *host;           /* host='host-a' */
+	char *driver_version; /* driver='550.90.05' */
+	char *ecc;            /* ecc='enabled|disabled|mixed' */
+} vgm_meta_source;
 
 typedef struct vgm_domain_info {
 	char *name;
@@ -59,6 +69,7 @@ typedef struct vgm_domain_info {
 	bool viommu;
 	vgm_meta_vgpu *meta;
 	size_t n_meta;
+	vgm_meta_source meta_source;
 	char **problems; /* human sentences; empty when the domain is sound */
 	size_t n_problems;
 } vgm_domain_info;
@@ -95,3 +106,13 @@ int vgm_domxml_rewrite(const char *xml, size_t len, const vgm_idmap *map, size_t
  * framebuffer is in bytes; lab='yes' only when set.  Ids are lowercased; an
  * id that does not fit its kind (mdev: UUID, vf: PCI address) is EINVAL. */
 int vgm_domxml_format_metadata(const vgm_meta_vgpu *v, size_t n, char **out, vgm_error *err);
+/* As above, with the source's facts as attributes of <vgpus> (src may be
+ * NULL) and each entry's nvml_metadata as nvml='hex'. */
+int vgm_domxml_format_metadata_src(const vgm_meta_source *src, const vgm_meta_vgpu *v, size_t n,
+				   char **out, vgm_error *err);
+
+/* The absolute host paths a domain needs to start: file and block disk
+ * sources and the direct-boot kernel/initrd (disks.c says what is left out
+ * and why).  *out is NULL-terminated, each path once; free with
+ * vgm_strv_free(*out, *n_out). */
+int vgm_domxml_disk_paths(const char *xml, size_t len, char ***out, size_t *n_out, vgm_error *err);

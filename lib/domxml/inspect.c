@@ -29,8 +29,12 @@ void vgm_domain_info_free(vgm_domain_info *d)
 		free(d->meta[i].kind);
 		free(d->meta[i].profile_name);
 		free(d->meta[i].type_id);
+		free(d->meta[i].nvml_metadata);
 	}
 	free(d->meta);
+	free(d->meta_source.host);
+	free(d->meta_source.driver_version);
+	free(d->meta_source.ecc);
 	for (size_t i = 0; i < d->n_problems; i++)
 		free(d->problems[i]);
 	free(d->problems);

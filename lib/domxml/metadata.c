@@ -1,12 +1,16 @@
 /* metadata.c: vgpumig's record of a domain's vGPUs inside <metadata>.
  *
  * In a domain the record reads
- *   <vgpumig:vgpus xmlns:vgpumig="VGM_METADATA_NS">
+ *   <vgpumig:vgpus xmlns:vgpumig="VGM_METADATA_NS" host='host-a'
+ *                  driver='550.90.05' ecc='enabled'>
  *     <vgpumig:vgpu id='UUID|dddd:bb:ss.f' kind='mdev|vf' profile='NVIDIA A100-4C'
- *                   type='nvidia-471' framebuffer='4294967296' lab='yes'/>
+ *                   type='nvidia-471' framebuffer='4294967296' lab='yes' nvml='HEX'/>
  *   </vgpumig:vgpus>
  * framebuffer is in bytes; lab='yes' marks an emulated vGPU declared by the
- * lab (no hostdev behind it).  Elements are matched by namespace URI, so any
+ * lab (no hostdev behind it).  host, driver and ecc are the source's facts and
+ * nvml its NVML vGPU metadata, recorded so a target reached by plain virsh
+ * can run the same checks as `vgpumig check` (all optional; an ecc or nvml
+ * value of the wrong shape is dropped with a problem, never trusted).  Elements are matched by namespace URI, so any
  * prefix works.  Entries that cannot be trusted (bad id, unknown kind) are
  * reported as problems and left out of the list, so callers only ever see
  * canonical ids.
@@ -20,10 +24,39 @@
 
 #include <libxml/xmlsave.h>
 
+#include "compat/nvml.h"
 #include "domxml-internal.h"
 #include "util/validate.h"
 
 int domxml_scan_metadata(xmlXPathContext *xp, domxml_scan *s);
+
+static bool hex_ok(const char *s)
+{
+	size_t n = strlen(s);
+	return n && n % 2 == 0 && n <= 2 * VGM_NVML_BLOB_MAX &&
+	       strspn(s, "0123456789abcdef") == n;
+}
+
+/* host, driver and ecc on <vgpus>: short printable text, ecc one of three. */
+static int read_source(xmlNode *root, vgm_domain_info *d)
+{
+	vgm_meta_source *src = &d->meta_source;
+	src->host = domxml_attr(root, "host");
+	src->driver_version = domxml_attr(root, "driver");
+	src->ecc = domxml_attr(root, "ecc");
+	if (src->host && !vgm_name_valid(src->host))
+		free(TAKE_PTR(src->host));
+	if (src->driver_version && (strlen(src->driver_version) > 64 ||
+				    strspn(src->driver_version, "0123456789.") != strlen(src->driver_version)))
+		free(TAKE_PTR(src->driver_version));
+	if (src->ecc && !STREQ(src->ecc, "enabled") && !STREQ(src->ecc, "disabled") &&
+	    !STREQ(src->ecc, "mixed")) {
+		free(TAKE_PTR(src->ecc));
+		return domxml_add_problem(d, "vgpumig metadata has ecc that is not 'enabled', "
+					  "'disabled' or 'mixed'");
+	}
+	return 0;
+}
 
 static bool kind_fits(const char *kind, const char *id)
 {
@@ -60,6 +93,13 @@ static int read_entry(xmlNode *n, vgm_meta_vgpu *m, vgm_domain_info *d)
 	m->lab = lab && STREQ(lab, "yes");
 	m->profile_name = domxml_attr(n, "profile");
 	m->type_id = domxml_attr(n, "type");
+	m->nvml_metadata = domxml_attr(n, "nvml");
+	if (m->nvml_metadata && !hex_ok(m->nvml_metadata)) {
+		free(TAKE_PTR(m->nvml_metadata));
+		if (domxml_add_problem(d, "vgpumig metadata entry %s has an nvml value that is not "
+				       "lowercase hex of at most %d bytes", id, VGM_NVML_BLOB_MAX) < 0)
+			return -ENOMEM;
+	}
 	m->id = TAKE_PTR(id);
 	m->kind = TAKE_PTR(kind);
 	return 1;
@@ -114,6 +154,8 @@ int domxml_scan_metadata(xmlXPathContext *xp, domxml_scan *s)
 	if (nr == 0)
 		return 0;
 	vgm_domain_info *d = s->info;
+	if (read_source(o->nodesetval->nodeTab[0]->parent, d) < 0)
+		return -ENOMEM;
 	d->meta = calloc((size_t)nr, sizeof(*d->meta));
 	s->meta_node = calloc((size_t)nr, sizeof(*s->meta_node));
 	if (!d->meta || !s->meta_node)
@@ -150,7 +192,20 @@ static int add_entry(xmlNode *root, const vgm_meta_vgpu *m)
 	    (m->profile_name && !xmlNewProp(n, BAD_CAST "profile", BAD_CAST m->profile_name)) ||
 	    (m->type_id && !xmlNewProp(n, BAD_CAST "type", BAD_CAST m->type_id)) ||
 	    !xmlNewProp(n, BAD_CAST "framebuffer", BAD_CAST fb) ||
-	    (m->lab && !xmlNewProp(n, BAD_CAST "lab", BAD_CAST "yes")))
+	    (m->lab && !xmlNewProp(n, BAD_CAST "lab", BAD_CAST "yes")) ||
+	    (m->nvml_metadata && !xmlNewProp(n, BAD_CAST "nvml", BAD_CAST m->nvml_metadata)))
+		return -ENOMEM;
+	return 0;
+}
+
+static int add_source(xmlNode *root, const vgm_meta_source *src)
+{
+	if (!src)
+		return 0;
+	if ((src->host && !xmlNewProp(root, BAD_CAST "host", BAD_CAST src->host)) ||
+	    (src->driver_version &&
+	     !xmlNewProp(root, BAD_CAST "driver", BAD_CAST src->driver_version)) ||
+	    (src->ecc && !xmlNewProp(root, BAD_CAST "ecc", BAD_CAST src->ecc)))
 		return -ENOMEM;
 	return 0;
 }
@@ -175,6 +230,12 @@ static int dump_element(xmlDoc *doc, char **out)
 
 int vgm_domxml_format_metadata(const vgm_meta_vgpu *v, size_t n, char **out, vgm_error *err)
 {
+	return vgm_domxml_format_metadata_src(NULL, v, n, out, err);
+}
+
+int vgm_domxml_format_metadata_src(const vgm_meta_source *src, const vgm_meta_vgpu *v, size_t n,
+				   char **out, vgm_error *err)
+{
 	for (size_t i = 0; i < n; i++)
 		if (check_format_input(&v[i], err) < 0)
 			return -EINVAL;
@@ -182,7 +243,7 @@ int vgm_domxml_format_metadata(const vgm_meta_vgpu *v, size_t n, char **out, vgm
 	domxml_quiet_begin(&q);
 	_cleanup_(domxml_doc_freep) xmlDoc *doc = xmlNewDoc(BAD_CAST "1.0");
 	xmlNode *root = doc ? xmlNewDocNode(doc, NULL, BAD_CAST "vgpus", NULL) : NULL;
-	int r = root ? 0 : -ENOMEM;
+	int r = root ? add_source(root, src) : -ENOMEM;
 	if (root)
 		xmlDocSetRootElement(doc, root);
 	for (size_t i = 0; r == 0 && i < n; i++)

@@ -126,11 +126,14 @@ int vgm_lv_dirty_rate(virDomainPtr dom, int seconds, uint64_t *bps, vgm_error *e
 		before = -1;
 	/* dirty-bitmap mode counts every page; page sampling (the fallback)
 	 * only samples 512 pages per GiB, too few on small guests. */
+	char msg[384]; /* copied before virDomainGetName resets libvirt's last error */
 	if (virDomainStartDirtyRateCalc(dom, seconds, VIR_DOMAIN_DIRTYRATE_MODE_DIRTY_BITMAP) < 0 &&
-	    virDomainStartDirtyRateCalc(dom, seconds, 0) < 0)
+	    virDomainStartDirtyRateCalc(dom, seconds, 0) < 0) {
+		snprintf(msg, sizeof(msg), "%s", lv_msg());
 		return vgm_error_setr(err, EIO, "dirty_rate_failed",
 				      "cannot start measuring the dirty rate of '%s': %s",
-				      virDomainGetName(dom), lv_msg());
+				      virDomainGetName(dom), msg);
+	}
 	struct timespec ts = { 0, 100 * 1000 * 1000 };
 	for (int i = 0; i < (seconds + 10) * 10; i++) {
 		nanosleep(&ts, NULL);
@@ -141,9 +144,10 @@ int vgm_lv_dirty_rate(virDomainPtr dom, int seconds, uint64_t *bps, vgm_error *e
 			return 0;
 		}
 	}
+	snprintf(msg, sizeof(msg), "%s", lv_msg());
 	return vgm_error_setr(err, ETIMEDOUT, "dirty_rate_failed",
 			      "the dirty rate of '%s' was not measured within %d s: %s",
-			      virDomainGetName(dom), seconds + 10, lv_msg());
+			      virDomainGetName(dom), seconds + 10, msg);
 }
 
 static uint64_t ull(virTypedParameterPtr p, int n, const char *name, bool *have)

@@ -107,3 +107,13 @@ void vgm_migration_summarize_dest(virConnectPtr dconn, const char *uuid,
 /* The typed parameters and flags the migration uses (exposed for tests). */
 int vgm_migration_build_params(const vgm_migration_opts *o, virTypedParameterPtr *params,
 			       int *n, unsigned *flags, vgm_error *err);
+
+/* ---- lifecycle for cold migration (lv-life.c) ---- */
+/* Ask the guest to shut down and wait until it is off: 0, or -ETIMEDOUT
+ * (reason "shutdown_timeout") when it still runs after timeout_ms. */
+int vgm_lv_shutdown_wait(virDomainPtr dom, uint64_t timeout_ms, vgm_error *err);
+int vgm_lv_destroy(virDomainPtr dom, vgm_error *err);   /* 0 when already off */
+int vgm_lv_start(virDomainPtr dom, vgm_error *err);     /* 0 when already running */
+int vgm_lv_define(virConnectPtr c, const char *xml, virDomainPtr *out, vgm_error *err);
+int vgm_lv_undefine(virDomainPtr dom, vgm_error *err);  /* stops it first */
+int vgm_lv_undefine_uuid(virConnectPtr c, const char *uuid, vgm_error *err); /* 0 when absent */

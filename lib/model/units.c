@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "units.h"
 
@@ -108,4 +109,62 @@ const char *vgm_format_seconds(double s, char *buf, size_t n)
 			snprintf(buf, n, "%luh%02lum", t / 3600, (t % 3600) / 60);
 	}
 	return buf;
+}
+
+/* "in 4 min" / "4 min ago" for |d| < 1 h, which is what leases and recent
+ * events are; beyond that an absolute date reads better than "in 731 min". */
+const char *vgm_format_when(int64_t t, int64_t now, char *buf, size_t n)
+{
+	int64_t d = t - now, a = d < 0 ? -d : d;
+	if (t <= 0) {
+		snprintf(buf, n, "-");
+		return buf;
+	}
+	if (a < 3600) {
+		char num[32];
+		if (a < 60)
+			snprintf(num, sizeof(num), "%lld s", (long long)a);
+		else
+			snprintf(num, sizeof(num), "%lld min", (long long)((a + 30) / 60));
+		if (d >= 0)
+			snprintf(buf, n, "in %s", num);
+		else
+			snprintf(buf, n, "%s ago", num);
+		return buf;
+	}
+	time_t tt = (time_t)t;
+	struct tm tm;
+	if (!gmtime_r(&tt, &tm) || strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, n, "%lld", (long long)t);
+	return buf;
+}
+
+const char *vgm_format_vgpu_progress(unsigned count, uint64_t framebuffer_bytes,
+				     int64_t transferred, char *buf, size_t n)
+{
+	char a[32], b[32];
+	if (count == 0)
+		snprintf(buf, n, "no vGPU");
+	else if (transferred >= 0)
+		snprintf(buf, n, "vGPU %u (%s of %s sent)", count,
+			 vgm_format_bytes((uint64_t)transferred, a, sizeof(a)),
+			 vgm_format_bytes(framebuffer_bytes, b, sizeof(b)));
+	else
+		snprintf(buf, n, "vGPU %u (%s at switchover)", count,
+			 vgm_format_bytes(framebuffer_bytes, a, sizeof(a)));
+	return buf;
+}
+
+int vgm_progress_percent(uint64_t ram_total, uint64_t ram_remaining, uint64_t vgpu_bytes,
+			 int64_t vgpu_sent)
+{
+	double total = (double)ram_total, rem = (double)MIN(ram_remaining, ram_total);
+	if (vgpu_sent >= 0 && vgpu_bytes > 0) {
+		total += (double)vgpu_bytes;
+		rem += (uint64_t)vgpu_sent < vgpu_bytes ? (double)(vgpu_bytes - (uint64_t)vgpu_sent) : 0;
+	}
+	if (total <= 0)
+		return 0;
+	long pct = lround(100.0 * (1.0 - rem / total));
+	return pct < 0 ? 0 : pct > 100 ? 100 : (int)pct;
 }

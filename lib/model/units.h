@@ -20,3 +20,19 @@ int vgm_parse_bandwidth_bps(const char *s, uint64_t *bps, vgm_error *err);
 const char *vgm_format_bytes(uint64_t bytes, char *buf, size_t n);
 /* "250 ms", "2.4 s", "3m05s" into buf; negative -> "never"; returns buf. */
 const char *vgm_format_seconds(double s, char *buf, size_t n);
+
+/* A point in time for people, relative to now (both unix seconds):
+ * "in 42 s", "in 4 min", "3 min ago" within an hour, else ISO 8601 UTC
+ * "2026-12-05T07:30:00Z"; t <= 0 (never / not set) -> "-".  Returns buf. */
+const char *vgm_format_when(int64_t t, int64_t now, char *buf, size_t n);
+/* The vGPU part of a progress line.  transferred < 0: libvirt does not
+ * report vfio_data_transferred, so say what moves at switchover:
+ *   "vGPU 1 (2.0 GiB of 4.0 GiB sent)"   "vGPU 1 (4.0 GiB at switchover)"
+ *   "no vGPU" when count is 0.  Returns buf. */
+const char *vgm_format_vgpu_progress(unsigned count, uint64_t framebuffer_bytes,
+				     int64_t transferred, char *buf, size_t n);
+/* Percent (0-100) of a migration sent for the progress bar: RAM, plus the
+ * vGPU's state when libvirt reports it (vgpu_sent >= 0; re-sent dirty state
+ * never counts past the framebuffer).  0 while nothing is known. */
+int vgm_progress_percent(uint64_t ram_total, uint64_t ram_remaining, uint64_t vgpu_bytes,
+			 int64_t vgpu_sent);

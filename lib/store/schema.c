@@ -90,7 +90,30 @@ static const char schema_v2[] =
 	"CREATE INDEX journal_migration ON journal(migration_id, id);"
 	"CREATE INDEX devices_created_claim ON devices_created(for_claim);";
 
-static const char *const steps[] = {schema_v1, schema_v2};
+/* v3: durable evacuations (evac.c): the request and one row per VM, so a
+ * restarted agent resumes where it stopped. */
+static const char schema_v3[] =
+	"CREATE TABLE evacuations ("
+	"  evacuation_id TEXT PRIMARY KEY,"
+	"  state TEXT NOT NULL CHECK (state IN ('running','done')),"
+	"  request TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL);"
+	"CREATE TABLE evacuation_vms ("
+	"  evacuation_id TEXT NOT NULL REFERENCES evacuations(evacuation_id) ON DELETE CASCADE,"
+	"  domain_uuid TEXT NOT NULL,"
+	"  domain_name TEXT NOT NULL,"
+	"  seq INTEGER NOT NULL,"
+	"  pause_ms INTEGER,"
+	"  target TEXT,"
+	"  state TEXT NOT NULL CHECK (state IN ('pending','migrating','cold_migrating','moved',"
+	"    'cold_moved','left_behind')),"
+	"  migration_id TEXT,"
+	"  code TEXT,"
+	"  message TEXT,"
+	"  PRIMARY KEY (evacuation_id, domain_uuid));";
+
+static const char *const steps[] = {schema_v1, schema_v2, schema_v3};
 
 _Static_assert(sizeof(steps) / sizeof(steps[0]) == VGM_STORE_SCHEMA_VERSION,
 	       "one upgrade step per schema version");

@@ -117,7 +117,7 @@ DEFINE_FREEP(vgm_store, vgm_store_close)
 
 /* Schema version of an open store (PRAGMA user_version). */
 int vgm_store_schema_version(vgm_store *s);
-#define VGM_STORE_SCHEMA_VERSION 2
+#define VGM_STORE_SCHEMA_VERSION 3
 
 /* ---- claims ---- */
 

@@ -33,6 +33,14 @@ static inline void fclosep(FILE **f)
 		fclose(*f);
 }
 
+/* An array of n malloc'd strings (v may be NULL). */
+static inline void vgm_strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n && v; i++)
+		free(v[i]);
+	free(v);
+}
+
 #define _cleanup_free_ _cleanup_(freep)
 #define _cleanup_close_ _cleanup_(closep)
 #define _cleanup_fclose_ _cleanup_(fclosep)

@@ -135,6 +135,7 @@ class Host:
         self.agent = None
         self.emu = None
         self.extra = {}
+        self.libvirt_uri_as_peer = None  # what other hosts' configs name (default qemu+tcp)
         os.makedirs(self.mount)
         os.makedirs(self.state)
 
@@ -209,8 +210,9 @@ class Host:
         lines = ["[vgpumigd]"] + [f"{k} = {v}" for k, v in cfg.items() if v is not None]
         for h in self.lab.hosts.values():
             if h is not self:
+                uri = h.libvirt_uri_as_peer or f"qemu+tcp://{h.name}/system"
                 lines += ["", f"[peer {h.name}]", f"address = 127.0.0.1:{h.port}",
-                          f"libvirt_uri = qemu+tcp://{h.name}/system"]
+                          f"libvirt_uri = {uri}"]
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + "\n")
 

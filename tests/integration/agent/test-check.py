@@ -14,7 +14,7 @@ import uuid
 
 from agentlab import Lab, check, domain_file, finish
 
-LINE = re.compile(r"^(ok  |FAIL) (\S+)\s+(\S.*)$")
+LINE = re.compile(r"^(ok  |FAIL|\?\?  ) (\S+)\s+(\S.*)$")
 
 
 def run_check(a, name, to, xml, *extra):
@@ -78,6 +78,15 @@ with Lab(("host-a", "host-b", "host-c")) as lab:
     check(vers and all("host-" in x["message"] for x in vers),
           "libvirt_uri=none: versions unknown, reported as failures naming the host")
     check(j.get("ok") is False and p.returncode == 1, "so the whole check fails, exit 1")
+    # no NVML on these hosts: ECC and NVIDIA's verdict are unknown, never "ok"
+    for name, code in (("ecc", "ecc_unknown"), ("nvml", "nvml_unknown"), ("streaming", "streaming_unknown")):
+        x = (checks.get(name) or [{}])[0]
+        check(x.get("status") == "unknown" and x.get("ok") is False and x.get("code") == code
+              and "unknown" in x.get("message", ""),
+              f"no NVML: {name} is reported unknown, not ok ({x.get('message')!r})")
+    unk = [l for l in lines if l.startswith("?? ")]
+    check(len(unk) == 3 and any(l.split()[1] == "ecc" for l in unk),
+          f"no NVML: the text output marks unknown checks with '??' ({unk})")
 
     # --- another driver on the target ---
     p, lines, parsed = run_check(a, "vm-ok", "host-c", x1)

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "compat/compat.h"
+#include "compat/nvml.h"
 
 #define GiB (1ull << 30)
 #define DATA "../data/sysfs"
@@ -64,6 +65,7 @@ static void test_version_cmp(void **state)
 /* ---- checks ---- */
 
 static char *boards_a100[] = { "A100" };
+static const vgm_nvml_summary nvml_live = { .verdict = 1 };
 
 static vgm_facts good_facts(const char *name)
 {
@@ -79,6 +81,8 @@ static vgm_facts good_facts(const char *name)
 		.boards = boards_a100,
 		.n_boards = 1,
 		.protocol_version = VGM_PROTOCOL_VERSION,
+		.nvml = true,
+		.device_streaming = 1,
 	};
 	return f;
 }
@@ -105,7 +109,7 @@ static void scenario_init(scenario *s)
 	s->offered[1] = (vgm_profile_ref){ "NVIDIA A100-10C", 10 * GiB, 1 };
 	s->in = (vgm_check_input){ .source = &s->src, .target = &s->dst, .domain = &s->dom,
 				   .wanted = s->wanted, .n_wanted = 1, .offered = s->offered,
-				   .n_offered = 2 };
+				   .n_offered = 2, .nvml = &nvml_live };
 }
 
 static vgm_check_list *run(const scenario *s)
@@ -234,12 +238,111 @@ static void test_pair_checks_fail(void **state)
 	scenario_init(&s);
 	s.src.ecc = VGM_ECC_MIXED;
 	expect_only(&s, "ecc_mismatch", "host-a has GPUs with ECC enabled and others");
-	/* Unknown ECC on one side is reported but does not fail. */
+	/* Unknown ECC on one side is reported as unknown: neither ok nor failed. */
 	scenario_init(&s);
 	s.dst.ecc = VGM_ECC_UNKNOWN;
 	vgm_check_list *l = run(&s);
 	assert_int_equal(l->n_failed, 0);
+	assert_int_equal(l->n_unknown, 1);
+	const vgm_check_result *r = NULL;
+	for (size_t i = 0; i < l->n; i++)
+		r = STREQ(l->items[i].name, "ecc") ? &l->items[i] : r;
+	assert_non_null(r);
+	assert_false(r->ok);
+	assert_true(r->unknown);
+	assert_string_equal(r->code, "ecc_unknown");
+	assert_non_null(strstr(r->message, "ECC mode of host-b is unknown"));
+	json_t *j = vgm_check_list_to_json(l);
+	bool seen = false;
+	for (size_t i = 0; i < json_array_size(j); i++) {
+		json_t *c = json_array_get(j, i);
+		if (STREQ(json_string_value(json_object_get(c, "code")), "ecc_unknown"))
+			seen = STREQ(json_string_value(json_object_get(c, "status")), "unknown");
+	}
+	assert_true(seen);
+	json_decref(j);
 	vgm_check_list_free(l);
+}
+
+static void test_nvml_verdict_checks(void **state)
+{
+	(void)state;
+	scenario s;
+	vgm_nvml_summary v = { .verdict = 0, .limit = 0x1, .id = "c2177883-f1bb-47f0-914d-32a22e3a8804" };
+	scenario_init(&s);
+	s.in.nvml = &v;
+	expect_only(&s, "nvml_incompatible",
+		    "NVML says vGPU c2177883-f1bb-47f0-914d-32a22e3a8804 cannot migrate live from "
+		    "host-a to host-b (limited by the host driver)");
+	v = (vgm_nvml_summary){ .verdict = 1 };
+	vgm_check_list *l = run(&s);
+	assert_int_equal(l->n_failed, 0);
+	assert_int_equal(l->n_unknown, 0);
+	vgm_check_list_free(l);
+	v = (vgm_nvml_summary){ .verdict = -1, .why = "libnvidia-ml.so.1 not loaded" };
+	l = run(&s);
+	assert_int_equal(l->n_failed, 0);
+	assert_int_equal(l->n_unknown, 1);
+	bool seen = false;
+	for (size_t i = 0; i < l->n; i++)
+		seen |= STREQ(l->items[i].code, "nvml_unknown") &&
+			strstr(l->items[i].message, "libnvidia-ml.so.1 not loaded");
+	assert_true(seen);
+	vgm_check_list_free(l);
+	/* streaming: known on both and off on one: ok, says what moves when */
+	scenario_init(&s);
+	v = (vgm_nvml_summary){ .verdict = 1 };
+	s.in.nvml = &v;
+	s.dst.device_streaming = 0;
+	l = run(&s);
+	assert_int_equal(l->n_failed + l->n_unknown, 0);
+	vgm_check_list_free(l);
+}
+
+/* The hook's subset says a mismatch in the same words as the full check. */
+static void test_incoming_same_words(void **state)
+{
+	(void)state;
+	scenario s;
+	scenario_init(&s);
+	s.src.driver_version = "535.104.06";
+	s.src.ecc = VGM_ECC_DISABLED;
+	vgm_check_list *full = run(&s), *in = NULL;
+	assert_int_equal(vgm_compat_check_incoming(&s.in, &in, NULL), 0);
+	const char *codes[] = { "driver_mismatch", "ecc_mismatch" };
+	for (size_t k = 0; k < 2; k++) {
+		const vgm_check_result *a = vgm_check_list_find(full, codes[k]);
+		const vgm_check_result *b = vgm_check_list_find(in, codes[k]);
+		assert_non_null(a);
+		assert_non_null(b);
+		assert_string_equal(a->message, b->message);
+	}
+	assert_int_equal(in->n_failed, 2);
+	/* refusal: the first sentence, and the codes of the rest */
+	vgm_error e = { 0 };
+	assert_int_equal(vgm_check_list_refusal(in, &e), -EINVAL);
+	assert_string_equal(e.reason, "driver_mismatch");
+	assert_non_null(strstr(e.message, vgm_check_list_find(in, "driver_mismatch")->message));
+	assert_non_null(strstr(e.message, "; 1 more check failed (ecc_mismatch)"));
+	vgm_check_list_free(in);
+	vgm_check_list_free(full);
+	/* nothing recorded (a domain without metadata): no driver line, ECC unknown */
+	vgm_facts bare = { .host_name = "host-a" };
+	s.in.source = &bare;
+	s.in.n_wanted = 0;
+	assert_int_equal(vgm_compat_check_incoming(&s.in, &in, NULL), 0);
+	assert_int_equal(in->n_failed, 0);
+	assert_true(in->n_unknown > 0);
+	assert_int_equal(vgm_check_list_refusal(in, NULL), 0); /* unknowns do not refuse */
+	assert_null(vgm_check_list_find(in, "driver_mismatch"));
+	for (size_t i = 0; i < in->n; i++)
+		assert_false(STREQ(in->items[i].name, "driver"));
+	vgm_check_list_free(in);
+	/* a vIOMMU shows in the XML alone and is refused */
+	s.dom.viommu = true;
+	assert_int_equal(vgm_compat_check_incoming(&s.in, &in, NULL), 0);
+	assert_non_null(vgm_check_list_find(in, "viommu_present"));
+	vgm_check_list_free(in);
 }
 
 static void test_board_mismatch(void **state)
@@ -431,7 +534,7 @@ static vgm_facts *gather(const char *tree, const char *uri)
 	vgm_facts *f = NULL;
 	vgm_error e = { 0 };
 	assert_int_equal(vgm_host_new(tree, &h, &e), 0);
-	if (vgm_facts_gather(h, "host-a", uri, &f, &e) < 0)
+	if (vgm_facts_gather(h, NULL, "host-a", uri, &f, &e) < 0)
 		fail_msg("gather: %s", vgm_error_message(&e));
 	vgm_host_free(h);
 	return f;
@@ -456,7 +559,12 @@ static void test_gather_from_trees(void **state)
 	assert_int_equal(f->backends, VGM_HAS_MDEV);
 	assert_int_equal(f->n_boards, 1);
 	assert_string_equal(f->boards[0], "A100");
-	assert_int_equal(f->ecc, VGM_ECC_ENABLED);
+	/* the tree's information file says "ECC Mode: Enabled", but NVIDIA's
+	 * real file has no such line: without NVML, ECC is unknown */
+	assert_int_equal(f->ecc, VGM_ECC_UNKNOWN);
+	assert_false(f->nvml);
+	assert_int_equal(f->device_streaming, -1);
+	assert_true(has_note(f, "NVML"));
 	assert_int_equal(f->protocol_version, VGM_PROTOCOL_VERSION);
 	assert_true(f->libvirt_version == 0 && f->qemu_version == 0);
 	assert_true(has_note(f, "libvirt not asked"));
@@ -490,6 +598,134 @@ static void test_gather_libvirt(void **state)
 	vgm_facts_free(f);
 }
 
+/* ---- NVML through the stand-in library (tools/nvml-stub) ---- */
+
+static char stub_state[64];
+
+static void stub_write(const char *text)
+{
+	FILE *f = fopen(stub_state, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static vgm_nvml *stub_open(void)
+{
+	char lib[4096];
+	const char *build = getenv("VGPUMIG_BUILD");
+	vgm_nvml *nv = NULL;
+	vgm_error e = { 0 };
+	snprintf(lib, sizeof(lib), "%s/tools/libnvidia-ml.so.1", build ? build : "../../build");
+	if (vgm_nvml_open(lib, &nv, &e) < 0)
+		fail_msg("open %s: %s", lib, vgm_error_message(&e));
+	return nv;
+}
+
+static vgm_facts *gather_nvml(vgm_nvml *nv)
+{
+	vgm_host *h = NULL;
+	vgm_facts *f = NULL;
+	assert_int_equal(vgm_host_new(DATA "/a100", &h, NULL), 0);
+	assert_int_equal(vgm_facts_gather(h, nv, "host-a", NULL, &f, NULL), 0);
+	vgm_host_free(h);
+	return f;
+}
+
+static void test_nvml_stub(void **state)
+{
+	(void)state;
+	char sysfs[4096], text[4400];
+	const char *uuid = "5b3c1a2e-8f4d-4c6b-9a7e-1d2f3a4b5c6d";
+	snprintf(stub_state, sizeof(stub_state), "/tmp/vgm-nvml-stub-%d", (int)getpid());
+	assert_non_null(realpath(DATA "/a100", sysfs));
+	snprintf(text, sizeof(text), "catalog A100\ngpus 2\ndriver 550.127.05\necc enabled\n"
+		 "streaming yes\nsysfs %s\n", sysfs);
+	stub_write(text);
+	setenv("VGPUMIG_NVML_STUB", stub_state, 1);
+	vgm_nvml *nv = stub_open();
+	vgm_facts *f = gather_nvml(nv);
+	assert_true(f->nvml);
+	assert_string_equal(f->driver_version, "550.127.05"); /* NVML over sysfs */
+	assert_int_equal(f->ecc, VGM_ECC_ENABLED);
+	assert_int_equal(f->device_streaming, 1);
+	assert_int_equal(f->n_pgpu_metadata, 2);
+	bool four_c = false;
+	for (size_t i = 0; i < f->n_vgpu_types; i++)
+		four_c |= STREQ(f->vgpu_types[i].name, "NVIDIA A100-4C") &&
+			  f->vgpu_types[i].framebuffer_bytes == 4 * GiB;
+	assert_true(four_c);
+	/* the facts JSON carries it to a peer */
+	json_t *j = vgm_facts_to_json(f);
+	vgm_facts *back = NULL;
+	assert_int_equal(vgm_facts_from_json(j, &back, NULL), 0);
+	assert_true(back->nvml && back->device_streaming == 1 && back->n_pgpu_metadata == 2);
+	json_decref(j);
+
+	/* the source's vGPU against these GPUs: live */
+	char *blob = NULL;
+	assert_int_equal(vgm_nvml_vgpu_metadata(nv, uuid, &blob, NULL), 0);
+	assert_int_equal(vgm_nvml_vgpu_metadata(nv, "00000000-0000-4000-8000-000000000000", NULL,
+						NULL), -ENOENT);
+	const char *ids[] = { uuid }, *blobs[] = { blob };
+	vgm_nvml_summary sum;
+	vgm_compat_nvml_verdict(nv, ids, blobs, 1, back, &sum);
+	assert_int_equal(sum.verdict, 1);
+	/* NVIDIA says no (forced): the refused vGPU and the limit are named */
+	snprintf(text, sizeof(text), "gpus 2\necc1 disabled\ncompat none gpu\nsysfs %s\n", sysfs);
+	stub_write(text);
+	vgm_facts_free(f);
+	f = gather_nvml(nv); /* the target's GPU blobs carry the verdict */
+	vgm_compat_nvml_verdict(nv, ids, blobs, 1, f, &sum);
+	assert_int_equal(sum.verdict, 0);
+	assert_int_equal(sum.limit, 0x4);
+	assert_string_equal(sum.id, uuid);
+	/* one GPU with ECC off: mixed */
+	assert_int_equal(f->ecc, VGM_ECC_MIXED);
+	/* a blob bigger than the first buffer: NVML names the size, we ask again */
+	snprintf(text, sizeof(text), "gpus 1\npad 2000\nsysfs %s\n", sysfs);
+	stub_write(text);
+	char *big = NULL;
+	assert_int_equal(vgm_nvml_vgpu_metadata(nv, uuid, &big, NULL), 0);
+	assert_true(strlen(big) > 4000 && strlen(big) < 2 * VGM_NVML_BLOB_MAX);
+	free(big);
+	/* bad blobs are refused before NVML sees them */
+	vgm_nvml_verdict v;
+	assert_int_equal(vgm_nvml_compat(nv, "xyz", back->pgpu_metadata[0], &v, NULL), -EINVAL);
+	blobs[0] = NULL;
+	vgm_compat_nvml_verdict(nv, ids, blobs, 1, back, &sum);
+	assert_int_equal(sum.verdict, -1);
+	vgm_compat_nvml_verdict(NULL, ids, blobs, 1, back, &sum);
+	assert_int_equal(sum.verdict, -1);
+	assert_non_null(strstr(sum.why, "not loaded"));
+	free(blob);
+	vgm_facts_free(back);
+	vgm_facts_free(f);
+	vgm_nvml_close(nv);
+	unlink(stub_state);
+}
+
+static void test_nvml_absent(void **state)
+{
+	(void)state;
+	vgm_nvml *nv = NULL;
+	vgm_error e = { 0 };
+	assert_int_equal(vgm_nvml_open("/nonexistent/libnvidia-ml.so.1", &nv, &e), -ENOENT);
+	assert_null(nv);
+	assert_non_null(strstr(vgm_error_message(&e), "NVML not loaded"));
+	/* the driver is not loaded: NVML's init fails and says so */
+	snprintf(stub_state, sizeof(stub_state), "/tmp/vgm-nvml-stub-%d", (int)getpid());
+	stub_write("init fail\n");
+	setenv("VGPUMIG_NVML_STUB", stub_state, 1);
+	char lib[4096];
+	const char *build = getenv("VGPUMIG_BUILD");
+	snprintf(lib, sizeof(lib), "%s/tools/libnvidia-ml.so.1", build ? build : "../../build");
+	vgm_error_clear(&e);
+	assert_int_equal(vgm_nvml_open(lib, &nv, &e), -ENOENT);
+	assert_non_null(strstr(vgm_error_message(&e), "Driver Not Loaded"));
+	unlink(stub_state);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -506,6 +742,10 @@ int main(void)
 		cmocka_unit_test(test_facts_json_bad),
 		cmocka_unit_test(test_gather_from_trees),
 		cmocka_unit_test(test_gather_libvirt),
+		cmocka_unit_test(test_nvml_verdict_checks),
+		cmocka_unit_test(test_incoming_same_words),
+		cmocka_unit_test(test_nvml_stub),
+		cmocka_unit_test(test_nvml_absent),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -678,6 +678,54 @@ static void test_format_metadata(void **state)
 	assert_null(out);
 }
 
+/* The source's facts and NVML blob: written, read back, bad shapes dropped. */
+static void test_metadata_source(void **state)
+{
+	(void)state;
+	vgm_meta_source src = { .host = "host-a", .driver_version = "550.90.05", .ecc = "enabled" };
+	vgm_meta_vgpu v = { .id = "c2177883-f1bb-47f0-914d-32a22e3a8804", .kind = "mdev",
+			    .profile_name = "NVIDIA A100-4C", .framebuffer_bytes = 4294967296ull,
+			    .nvml_metadata = "0a0b" };
+	char *out = NULL;
+	assert_int_equal(vgm_domxml_format_metadata_src(&src, &v, 1, &out, NULL), 0);
+	assert_string_equal(out,
+			    "<vgpus host=\"host-a\" driver=\"550.90.05\" ecc=\"enabled\">"
+			    "<vgpu id=\"c2177883-f1bb-47f0-914d-32a22e3a8804\" kind=\"mdev\" "
+			    "profile=\"NVIDIA A100-4C\" framebuffer=\"4294967296\" nvml=\"0a0b\"/>"
+			    "</vgpus>");
+	free(out);
+	char xml[2048];
+	snprintf(xml, sizeof(xml),
+		 "<domain><name>m</name><memory>1</memory><metadata>"
+		 "<vgpumig:vgpus xmlns:vgpumig='%s' host='host-a' driver='550.90.05' ecc='enabled'>"
+		 "<vgpumig:vgpu id='c2177883-f1bb-47f0-914d-32a22e3a8804' kind='mdev' "
+		 "profile='NVIDIA A100-4C' framebuffer='4294967296' lab='yes' nvml='0a0b'/>"
+		 "</vgpumig:vgpus></metadata></domain>",
+		 VGM_METADATA_NS);
+	vgm_domain_info *d = inspect_str(xml);
+	assert_string_equal(d->meta_source.host, "host-a");
+	assert_string_equal(d->meta_source.driver_version, "550.90.05");
+	assert_string_equal(d->meta_source.ecc, "enabled");
+	assert_string_equal(d->meta[0].nvml_metadata, "0a0b");
+	assert_int_equal(d->n_problems, 0);
+	vgm_domain_info_free(d);
+	/* untrusted shapes are dropped (and ecc / nvml reported), never used */
+	snprintf(xml, sizeof(xml),
+		 "<domain><name>m</name><memory>1</memory><metadata>"
+		 "<vgpumig:vgpus xmlns:vgpumig='%s' host='../x' driver='5; rm' ecc='on'>"
+		 "<vgpumig:vgpu id='c2177883-f1bb-47f0-914d-32a22e3a8804' kind='mdev' "
+		 "profile='NVIDIA A100-4C' lab='yes' nvml='XYZ'/>"
+		 "</vgpumig:vgpus></metadata></domain>",
+		 VGM_METADATA_NS);
+	d = inspect_str(xml);
+	assert_null(d->meta_source.host);
+	assert_null(d->meta_source.driver_version);
+	assert_null(d->meta_source.ecc);
+	assert_null(d->meta[0].nvml_metadata);
+	assert_int_equal(d->n_problems, 2);
+	vgm_domain_info_free(d);
+}
+
 /* ---- several threads at once ---- */
 
 typedef struct thread_arg {
@@ -735,6 +783,33 @@ static void test_threads(void **state)
 	}
 }
 
+/* Cold migration checks these on the target: file/block disks and the
+ * direct-boot kernel/initrd, each once; network disks and empty cdroms not. */
+static void test_disk_paths(void **state)
+{
+	(void)state;
+	static const char xml[] =
+		"<domain type='kvm'><name>d</name><os><type>hvm</type><kernel>/lab/vmlinuz</kernel>"
+		"<initrd>/lab/initrd.img</initrd></os><devices>"
+		"<disk type='file' device='disk'><source file='/var/lib/images/a.qcow2'/></disk>"
+		"<disk type='block' device='disk'><source dev='/dev/vg0/b'/></disk>"
+		"<disk type='file' device='disk'><source file='/var/lib/images/a.qcow2'/></disk>"
+		"<disk type='network' device='disk'><source protocol='rbd' name='pool/c'/></disk>"
+		"<disk type='file' device='cdrom'/></devices></domain>";
+	char **p = NULL;
+	size_t n = 0;
+	vgm_error e = { 0 };
+	assert_int_equal(vgm_domxml_disk_paths(xml, strlen(xml), &p, &n, &e), 0);
+	assert_int_equal(n, 4);
+	assert_string_equal(p[0], "/var/lib/images/a.qcow2");
+	assert_string_equal(p[1], "/dev/vg0/b");
+	assert_string_equal(p[2], "/lab/vmlinuz");
+	assert_string_equal(p[3], "/lab/initrd.img");
+	assert_null(p[4]);
+	vgm_strv_free(p, n);
+	assert_int_equal(vgm_domxml_disk_paths("<domain", 7, &p, &n, &e), -EINVAL);
+}
+
 int main(void)
 {
 	find_data_dir();
@@ -742,7 +817,8 @@ int main(void)
 		cmocka_unit_test(test_golden),		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_size_limit),	cmocka_unit_test(test_memory_units),
 		cmocka_unit_test(test_map_validation), cmocka_unit_test(test_rewrite_rules),
-		cmocka_unit_test(test_format_metadata), cmocka_unit_test(test_threads),
+		cmocka_unit_test(test_format_metadata), cmocka_unit_test(test_metadata_source),
+		cmocka_unit_test(test_threads), cmocka_unit_test(test_disk_paths),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

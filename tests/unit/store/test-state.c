@@ -120,7 +120,7 @@ static void test_schema_from_v1(void **state)
 				      "'claims_domain'"),
 			 0);
 	env_open(e);
-	assert_int_equal(vgm_store_schema_version(e->s), 2);
+	assert_int_equal(vgm_store_schema_version(e->s), VGM_STORE_SCHEMA_VERSION);
 	_cleanup_(vgm_claim_freep) vgm_claim *c = NULL;
 	assert_int_equal(vgm_claims_find_by_domain(e->s, DOM_UUID, &c, NULL), 0);
 	assert_string_equal(c->migration_id, "old");
