@@ -16,6 +16,10 @@
 #define FACTS_EVERY_S 30
 /* Jobs whose outcome was unknown (libvirt unreachable) are asked again. */
 #define RESUME_EVERY_S 60
+/* The inventory cache's safety net: parents re-read per tick (every 5 s at
+ * most), so a 256-parent host is read once over in about 80 s, a few
+ * parents at a time and never under the store lock. */
+#define INVENTORY_PARENTS_PER_TICK 16
 
 static int64_t now_s(void)
 {
@@ -172,6 +176,7 @@ void agent_housekeeping(agent *a)
 		a->jobs_resumed_at = now_s();
 		agent_jobs_resume(a);
 	}
+	vgm_store_inventory_refresh(a->store, a->host, INVENTORY_PARENTS_PER_TICK, NULL);
 	/* facts change rarely (driver upgrade, libvirt restart) and cost a full
 	 * inventory read: refresh them every FACTS_EVERY_S, not every tick.  Facts
 	 * taken before libvirt answered lack its versions, and a peer's pre-check

@@ -128,6 +128,10 @@ static int open_state(agent *a, vgm_error *err)
 	if ((r = vgm_host_new(a->cfg->sysfs_root, &a->host, err)) < 0 ||
 	    (r = vgm_store_open(a->cfg->state_dir, &opts, &a->store, err)) < 0)
 		return r;
+	/* every inventory reader (checks, facts, libvirt pass) shares the store's
+	 * kept-current copy: no request waits for a full sysfs scan.  The first
+	 * reconcile runs in the first housekeeping pass, after libvirt's view. */
+	vgm_host_set_inventory_source(a->host, vgm_store_inventory_source, a->store);
 	return 0;
 }
 

@@ -15,8 +15,10 @@
  * unreachable, domain unreadable) is an error reply.
  *
  * GET /v1/types -> {"host", "profiles": [{"name","framebuffer_bytes","available"}]}
- *   per profile name and framebuffer: instances creatable now plus existing
- *   instances that no live claim or assignment owns. */
+ *   per profile name and framebuffer: exactly what a claim of that profile
+ *   alone could get now (vgm_store_capacity: the claims engine's own count,
+ *   with per-GPU caps, the homogeneous rule, and devices of every defined
+ *   domain taken), so check, dry-run and migrate agree. */
 #include <errno.h>
 #include <string.h>
 
@@ -337,26 +339,11 @@ int route_check(agent_request *req)
 
 /* ---- GET /v1/types ---- */
 
-static bool owned(const char *id, vgm_claim *claims, size_t nc, vgm_assignment *asg, size_t na)
-{
-	for (size_t i = 0; i < nc; i++)
-		for (size_t j = 0; j < claims[i].n_devices; j++)
-			if ((claims[i].state == VGM_CLAIM_HELD || claims[i].state == VGM_CLAIM_PENDING) &&
-			    strcasecmp(claims[i].devices[j].target_id, id) == 0)
-				return true;
-	for (size_t i = 0; i < na; i++)
-		if (strcasecmp(asg[i].device_id, id) == 0)
-			return true;
-	return false;
-}
-
 /* Add n to the entry for (name, fb), making it when new. */
 static int tally(json_t *profiles, const char *name, uint64_t fb, unsigned n)
 {
 	size_t i;
 	json_t *it;
-	if (!name)
-		return 0;
 	json_array_foreach(profiles, i, it) {
 		if (STREQ(json_string_value(json_object_get(it, "name")), name) &&
 		    (uint64_t)json_integer_value(json_object_get(it, "framebuffer_bytes")) == fb) {
@@ -369,48 +356,23 @@ static int tally(json_t *profiles, const char *name, uint64_t fb, unsigned n)
 							 "available", (json_int_t)n));
 }
 
-static json_t *types_json(const vgm_inventory *inv, vgm_claim *claims, size_t nc,
-			  vgm_assignment *asg, size_t na)
-{
-	json_t *profiles = json_array();
-	int r = profiles ? 0 : -1;
-	for (size_t i = 0; r == 0 && i < inv->n_parents; i++)
-		for (size_t j = 0; r == 0 && j < inv->parents[i].n_profiles; j++) {
-			const vgm_profile *p = &inv->parents[i].profiles[j];
-			r = tally(profiles, p->name, p->framebuffer_bytes, p->available);
-		}
-	for (size_t i = 0; r == 0 && i < inv->n_instances; i++) {
-		const vgm_instance *in = &inv->instances[i];
-		if (!owned(in->id, claims, nc, asg, na))
-			r = tally(profiles, in->profile_name, in->framebuffer_bytes, 1);
-	}
-	if (r < 0) {
-		json_decref(profiles);
-		return NULL;
-	}
-	return profiles;
-}
-
 int route_types(agent_request *req)
 {
 	vgm_error err = { 0 };
-	_cleanup_(vgm_inventory_freep) vgm_inventory *inv = NULL;
-	vgm_claim *claims = NULL;
-	vgm_assignment *asg = NULL;
-	size_t nc = 0, na = 0;
-	int r = vgm_inventory_load(req->a->host, &inv, &err);
-	if (r >= 0)
-		r = vgm_claims_list(req->a->store, false, &claims, &nc, &err);
-	if (r >= 0)
-		r = vgm_assignments_list(req->a->store, &asg, &na, &err);
-	json_t *profiles = r >= 0 ? types_json(inv, claims, nc, asg, na) : NULL;
-	vgm_claims_free(claims, nc);
-	vgm_assignments_free(asg, na);
-	if (r < 0)
+	vgm_profile_capacity *cap = NULL;
+	size_t n = 0;
+	if (vgm_store_capacity(req->a->store, req->a->host, &cap, &n, &err) < 0)
 		return agent_reply_error(req, &err);
+	json_t *profiles = json_array();
+	int r = profiles ? 0 : -1;
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = tally(profiles, cap[i].profile_name, cap[i].framebuffer_bytes, cap[i].available);
+	vgm_profile_capacity_free(cap, n);
 	_cleanup_free_ char *host = agent_host_name(req->a);
-	if (!profiles || !host)
+	if (r < 0 || !host) {
+		json_decref(profiles);
 		return agent_reply_errorf(req, 500, "internal", "out of memory");
+	}
 	return agent_reply_json(req, 200,
 				json_pack("{s:s, s:o}", "host", host, "profiles", profiles));
 }

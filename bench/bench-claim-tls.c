@@ -4,10 +4,13 @@
  *   bench-claim-tls --peer HOST:PORT --cert C --key K --ca CA
  *                   [--runs N] [--concurrent M] [--profile NAME --type ID --fb-mib N]
  *
+ * 0. N sequential GET /v1/host and GET /v1/types (a source's questions
+ *    before it claims); p50/p99 each.
  * 1. N sequential round trips on one client (connection kept alive): claim
  *    one vGPU, then release it; min/p50/p99 for claim, release and both.
  * 2. M claims sent at once, one thread each, then all released: successes,
- *    errors (anything but 201), targets handed out twice, wall time.
+ *    errors (anything but 201), targets handed out twice, wall time, and
+ *    p50/p99 of each claim's time to answer.
  * The target needs room for M vGPUs of the profile (default NVIDIA L40S-1B:
  * 32 per GPU, so 8 emulated L40S GPUs hold 256).  Numbers only. */
 #include <errno.h>
@@ -36,6 +39,7 @@ typedef struct worker {
 	char claim_id[128];
 	char target[128];
 	char error[512];
+	double ms; /* from the common start to this claim's answer */
 } worker;
 
 static json_t *claim_request(const bench_opts *o, const char *tag, int i)
@@ -73,6 +77,32 @@ static int release_one(vgm_client *c, const char *id, vgm_error *err)
 	char path[256];
 	snprintf(path, sizeof(path), "/v1/claims/%s", id);
 	return vgm_client_json(c, "DELETE", path, NULL, NULL, NULL, err);
+}
+
+/* What a source asks a target before it claims (`vgpumig check`, the
+ * migration's checking step): GET /v1/host and GET /v1/types, the latter
+ * the free-vGPU count over the target's whole inventory. */
+static void peer_gets(const bench_opts *o, vgm_client *c)
+{
+	static const char *const paths[] = { "/v1/host", "/v1/types" };
+	for (size_t k = 0; k < ARRAY_SIZE(paths); k++) {
+		double *t = calloc((size_t)o->runs, sizeof(double));
+		int errors = 0;
+		for (int i = 0; t && i < o->runs; i++) {
+			vgm_error err = { 0 };
+			json_t *reply = NULL;
+			double t0 = bench_now_ms();
+			if (vgm_client_json(c, "GET", paths[k], NULL, NULL, &reply, &err) < 0)
+				errors++;
+			t[i] = bench_now_ms() - t0;
+			json_decref(reply);
+		}
+		if (t)
+			printf("GET %-10s over mTLS: %d runs, errors %d, p50 %.2f  p99 %.2f ms\n",
+			       paths[k], o->runs, errors, bench_pct(t, (size_t)o->runs, 50),
+			       bench_pct(t, (size_t)o->runs, 99));
+		free(t);
+	}
 }
 
 static int round_trips(const bench_opts *o, vgm_client *c)
@@ -118,9 +148,11 @@ static void *concurrent_claim(void *arg)
 	worker *w = arg;
 	vgm_error err = { 0 };
 	pthread_barrier_wait(w->start);
+	double t0 = bench_now_ms();
 	if (claim_one(w->o, w->c, "cc", w->index, &w->status, w->claim_id, sizeof(w->claim_id),
 		      w->target, sizeof(w->target), &err) < 0)
 		snprintf(w->error, sizeof(w->error), "%s", vgm_error_message(&err));
+	w->ms = bench_now_ms() - t0;
 	return NULL;
 }
 
@@ -158,6 +190,14 @@ static int concurrent(const bench_opts *o, vgm_client *c)
 	double wall = bench_now_ms() - t0;
 	printf("%d concurrent claims: %d succeeded, errors %d, targets handed out twice %d, "
 	       "wall %.1f ms\n", n, ok, errors, count_twice(w, n), wall);
+	double *lat = calloc((size_t)n, sizeof(double));
+	for (int i = 0; lat && i < n; i++)
+		lat[i] = w[i].ms;
+	if (lat) {
+		double p50 = bench_pct(lat, (size_t)n, 50), p99 = bench_pct(lat, (size_t)n, 99);
+		printf("  time to answer  p50 %.1f  p99 %.1f  max %.1f ms\n", p50, p99, lat[n - 1]);
+	}
+	free(lat);
 	int rel_errors = 0;
 	for (int i = 0; i < n; i++)
 		if (w[i].claim_id[0] && release_one(c, w[i].claim_id, NULL) < 0)
@@ -207,6 +247,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	vgm_client_set_timeouts(c, 10000, 120000);
+	peer_gets(&o, c);
 	round_trips(&o, c);
 	if (o.concurrent > 0)
 		concurrent(&o, c);

@@ -7,11 +7,12 @@
 #   bench-hook       fork+exec+round trip of vgpumig-hook for a ~100 KB domain
 #                    XML with a vGPU that has a claim (the agent rewrites it),
 #                    and for a ~100 KB domain without vGPU (handed back as is)
-#   bench-claim-tls  claim+release round trips over mutual TLS, then 256
-#                    concurrent claims
+#   bench-claim-tls  GET /v1/host and /v1/types (free counts) over mutual TLS,
+#                    claim+release round trips, then 256 concurrent claims
+# The default host has 8 GPUs x 32 VFs = 256 vGPU parents.
 # Everything it starts is stopped by pid, the mount undone and the dir removed.
 # Environment: RUNS (hook runs, 500), CLAIM_RUNS (claim round trips, 100),
-# CONCURRENT (256), CATALOG/GPUS/PROFILE/TYPE/FB_MIB (the emulated host and the
+# CONCURRENT (256), STATE_PARENT (see below), CATALOG/GPUS/PROFILE/TYPE/FB_MIB (the emulated host and the
 # profile claimed; default L40S x8, "NVIDIA L40S-1B", the only catalog with room
 # for 256; A100 2 "NVIDIA A100-4C" nvidia-471 4096 gives a small, fast host).
 # Numbers only, no pass/fail.
@@ -28,6 +29,10 @@ PROFILE=${PROFILE:-NVIDIA L40S-1B}
 TYPE=${TYPE:-nvidia-1155}
 FB_MIB=${FB_MIB:-1024}
 T=$(mktemp -d /tmp/vgm-bench-XXXXXX)
+# STATE_PARENT=/dev/shm puts the agent's SQLite file on a tmpfs, where its
+# fsyncs cost nothing: the engine's own cost apart from the disk's.
+STATE=$T/state
+[ -n "${STATE_PARENT:-}" ] && STATE=$(mktemp -d "$STATE_PARENT/vgm-bench-state-XXXXXX")
 EMU_PID= AGENT_PID=
 
 cleanup() {
@@ -39,6 +44,7 @@ cleanup() {
 		wait "$EMU_PID" 2>/dev/null || true
 	fi
 	rm -rf "$T"
+	[ "$STATE" = "$T/state" ] || rm -rf "$STATE"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -53,7 +59,7 @@ wait_for() { # wait_for SECONDS COMMAND...
 }
 
 "$SRC/scripts/mkcerts" "$T/certs" host-a host-b
-mkdir -p "$T/sysfs" "$T/state"
+mkdir -p "$T/sysfs" "$STATE"
 "$BUILD/tools/vgpu-sysfs-emu" --catalog "$CATALOG" --gpus "$GPUS" --driver-version 550.90.05 -f "$T/sysfs" >"$T/emu.log" 2>&1 &
 EMU_PID=$!
 wait_for 10 test -d "$T/sysfs/sys/class/mdev_bus"
@@ -62,7 +68,7 @@ PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 cat >"$T/vgpumigd.conf" <<EOF
 [vgpumigd]
 host_name = host-b
-state_dir = $T/state
+state_dir = $STATE
 sysfs_root = $T/sysfs
 socket = $T/b.sock
 listen = 127.0.0.1:$PORT
@@ -76,9 +82,13 @@ log_level = warn
 [peer host-a]
 address = 127.0.0.1:1
 EOF
+START=$(date +%s.%N)
 "$BUILD/agent/vgpumigd" --config "$T/vgpumigd.conf" 2>"$T/agent.log" &
 AGENT_PID=$!
-wait_for 30 curl -sf --unix-socket "$T/b.sock" http://localhost/v1/host || { cat "$T/agent.log" >&2; exit 1; }
+# The agent reads the whole inventory once at start (seconds on 256 parents
+# under load); every request after that answers from its kept-current copy.
+wait_for 300 curl -sf --unix-socket "$T/b.sock" http://localhost/v1/host || { cat "$T/agent.log" >&2; exit 1; }
+READY=$(date +%s.%N)
 
 # ~100 KB domains: many disks and NICs, one L40S-1B vGPU (or none).
 DOM_UUID=8f0c7a52-3b1e-4d6a-9c2f-5e7d1b3a9c01
@@ -120,7 +130,10 @@ EOF
 HOOK_CLAIM=$("${PEER_CURL[@]}" -H 'Content-Type: application/json' -d @"$T/claim.json" \
 	"https://127.0.0.1:$PORT/v1/claims" | python3 -c 'import json, sys; print(json.load(sys.stdin)["claim_id"])')
 
-echo "== host: $CATALOG x$GPUS, profile $PROFILE; load: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
+PARENTS=$(ls "$T/sysfs/sys/class/mdev_bus" | wc -l)
+echo "== host: $CATALOG x$GPUS ($PARENTS vGPU parents), profile $PROFILE; load: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
+echo "== agent state dir: $STATE"
+echo "== agent start to ready (one full inventory read): $(echo "$READY - $START" | bc) s"
 echo "== vGPU domain with a claim (agent round trip + rewrite)"
 "$BUILD/bench/bench-hook" --hook "$BUILD/hook/vgpumig-hook" --socket "$T/b.sock" \
 	--xml "$T/vgpu.xml" --runs "$RUNS" --domain bench-vm
@@ -133,3 +146,4 @@ echo "== claims over mutual TLS"
 "$BUILD/bench/bench-claim-tls" --peer "127.0.0.1:$PORT" --cert "$T/certs/host-a.pem" \
 	--key "$T/certs/host-a-key.pem" --ca "$T/certs/ca.pem" --runs "$CLAIM_RUNS" \
 	--concurrent "$CONCURRENT" --profile "$PROFILE" --type "$TYPE" --fb-mib "$FB_MIB"
+echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg)"

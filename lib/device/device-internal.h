@@ -8,6 +8,8 @@
 
 struct vgm_host {
 	char *root; /* sysfs root: "/" on a real host, any directory in tests */
+	vgm_inventory_source source; /* NULL: vgm_inventory_load scans sysfs */
+	void *source_ctx;
 };
 
 /* Grow *arr by one zeroed element of elsize bytes; returns it or NULL. */
@@ -22,6 +24,8 @@ int vgm_parent_add(vgm_host *h, vgm_inventory *inv, const char *addr, vgm_backen
 /* VF backend (vf.c). */
 int vgm_vf_parent_load(vgm_host *h, vgm_inventory *inv, const char *addr);
 int vgm_vf_instances_load(vgm_inventory *inv);
+/* Append the instance a VF holding type_id is (id and parent: the VF). */
+int vgm_vf_instance_push(vgm_inventory *inv, const char *vf, const char *type_id);
 /* Parse creatable_vgpu_types text into {id, name} pairs, skipping header and
  * malformed lines. */
 int vgm_vf_parse_creatable(const char *text, vgm_kv **out, size_t *n);

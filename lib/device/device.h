@@ -81,8 +81,37 @@ int vgm_host_new(const char *sysfs_root, vgm_host **out, vgm_error *err);
 void vgm_host_free(vgm_host *h);
 const char *vgm_host_root(const vgm_host *h);
 
+/* The host's inventory: from its inventory source when one is set, else a
+ * full sysfs read (vgm_inventory_scan). */
 int vgm_inventory_load(vgm_host *h, vgm_inventory **out, vgm_error *err);
+/* A full read of sysfs, whatever source is set. */
+int vgm_inventory_scan(vgm_host *h, vgm_inventory **out, vgm_error *err);
+/* A full read of a 256-parent host takes seconds; an owner of a copy it
+ * keeps current (the agent's store: vgm_store_inventory_source) installs
+ * itself here so every reader of the host (checks, facts, the libvirt pass)
+ * shares that copy instead of scanning.  load hands back a copy the caller
+ * frees, and must itself read sysfs with vgm_inventory_scan, never
+ * vgm_inventory_load.  NULL load: scan again. */
+typedef int (*vgm_inventory_source)(void *ctx, vgm_host *h, vgm_inventory **out,
+				    vgm_error *err);
+void vgm_host_set_inventory_source(vgm_host *h, vgm_inventory_source load, void *ctx);
 void vgm_inventory_free(vgm_inventory *inv);
+void vgm_parent_clear(vgm_parent *p);
+void vgm_instances_free(vgm_instance *v, size_t n);
+/* A deep copy; NULL on allocation failure. */
+vgm_inventory *vgm_inventory_dup(const vgm_inventory *inv);
+
+/* Per-parent reads, for a cache kept current without full scans
+ * (lib/store/invcache.c).  One parent's profiles and counts (sorted as in a
+ * full read); "no_parent" (-ENOENT) when address is no vGPU parent now. */
+int vgm_inventory_load_parent(vgm_host *h, const char *address, vgm_parent *out, vgm_error *err);
+/* The instances alone: the mdev bus directory, and current_vgpu_type of the
+ * VF parents known has.  An id known already has keeps known's parent and
+ * type (no link walk); profile names come from known's parents (NULL for an
+ * instance on a parent known lacks).  Sorted by id; free with
+ * vgm_instances_free. */
+int vgm_inventory_load_instances(vgm_host *h, const vgm_inventory *known, vgm_instance **out,
+				 size_t *n, vgm_error *err);
 const vgm_parent *vgm_inventory_find_parent(const vgm_inventory *inv, const char *address);
 const vgm_instance *vgm_inventory_find_instance(const vgm_inventory *inv, const char *id);
 const vgm_profile *vgm_parent_find_profile(const vgm_parent *p, const char *type_id);

@@ -56,8 +56,10 @@ const char *vgm_host_root(const vgm_host *h)
 	return h->root;
 }
 
-static void parent_clear(vgm_parent *p)
+void vgm_parent_clear(vgm_parent *p)
 {
+	if (!p)
+		return;
 	for (size_t i = 0; i < p->n_profiles; i++)
 		vgm_profile_clear(&p->profiles[i]);
 	free(p->profiles);
@@ -65,6 +67,7 @@ static void parent_clear(vgm_parent *p)
 	free(p->physfn);
 	free(p->board);
 	free(p->current_type_id);
+	memset(p, 0, sizeof(*p));
 }
 
 static void instance_clear(vgm_instance *i)
@@ -75,12 +78,19 @@ static void instance_clear(vgm_instance *i)
 	free(i->profile_name);
 }
 
+void vgm_instances_free(vgm_instance *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		instance_clear(&v[i]);
+	free(v);
+}
+
 void vgm_inventory_free(vgm_inventory *inv)
 {
 	if (!inv)
 		return;
 	for (size_t i = 0; i < inv->n_parents; i++)
-		parent_clear(&inv->parents[i]);
+		vgm_parent_clear(&inv->parents[i]);
 	free(inv->parents);
 	for (size_t i = 0; i < inv->n_instances; i++)
 		instance_clear(&inv->instances[i]);
@@ -267,7 +277,20 @@ static int mdev_type_link(const vgm_host *h, const char *uuid, char **parent, ch
 	return *parent && *type ? 0 : -ENOMEM;
 }
 
-static int mdev_instances_load(vgm_host *h, vgm_inventory *inv)
+/* An instance's parent and type: from known (an earlier read that has this
+ * id: an mdev's link cannot change while its UUID lives), else its link. */
+static int mdev_instance_where(const vgm_host *h, const vgm_inventory *known, const char *uuid,
+			       char **parent, char **type)
+{
+	const vgm_instance *k = known ? vgm_inventory_find_instance(known, uuid) : NULL;
+	if (!k || k->kind != VGM_BACKEND_MDEV)
+		return mdev_type_link(h, uuid, parent, type);
+	*parent = strdup(k->parent);
+	*type = strdup(k->type_id);
+	return *parent && *type ? 0 : -ENOMEM;
+}
+
+static int mdev_instances_load(vgm_host *h, const vgm_inventory *known, vgm_inventory *inv)
 {
 	_cleanup_free_ char *dir = vgm_path(h->root, "/sys/bus/mdev/devices");
 	char **ids = NULL;
@@ -277,7 +300,7 @@ static int mdev_instances_load(vgm_host *h, vgm_inventory *inv)
 	int r = vgm_dir_list(dir, is_uuid, &ids, &n);
 	for (size_t i = 0; r >= 0 && i < n; i++) {
 		char *parent = NULL, *type = NULL;
-		int k = mdev_type_link(h, ids[i], &parent, &type);
+		int k = mdev_instance_where(h, known, ids[i], &parent, &type);
 		if (k == 0) {
 			vgm_instance *in = vgm_array_push((void **)&inv->instances,
 							  &inv->n_instances, sizeof(*in));
@@ -316,12 +339,13 @@ static int cmp_instance(const void *a, const void *b)
 	return strcmp(((const vgm_instance *)a)->id, ((const vgm_instance *)b)->id);
 }
 
-/* Fill each instance's profile name and framebuffer from its parent's profile. */
-static int instances_resolve(vgm_inventory *inv)
+/* Fill each instance's profile name and framebuffer from its parent's
+ * profile in from (inv itself, or an earlier read). */
+static int instances_resolve(vgm_inventory *inv, const vgm_inventory *from)
 {
 	for (size_t i = 0; i < inv->n_instances; i++) {
 		vgm_instance *in = &inv->instances[i];
-		const vgm_parent *p = vgm_inventory_find_parent(inv, in->parent);
+		const vgm_parent *p = vgm_inventory_find_parent(from, in->parent);
 		const vgm_profile *pr = p ? vgm_parent_find_profile(p, in->type_id) : NULL;
 		if (!pr || !pr->name)
 			continue;
@@ -358,7 +382,20 @@ static int vf_parents_load_all(vgm_host *h, vgm_inventory *inv)
 	return r;
 }
 
+void vgm_host_set_inventory_source(vgm_host *h, vgm_inventory_source load, void *ctx)
+{
+	h->source = load;
+	h->source_ctx = ctx;
+}
+
 int vgm_inventory_load(vgm_host *h, vgm_inventory **out, vgm_error *err)
+{
+	if (h->source)
+		return h->source(h->source_ctx, h, out, err);
+	return vgm_inventory_scan(h, out, err);
+}
+
+int vgm_inventory_scan(vgm_host *h, vgm_inventory **out, vgm_error *err)
 {
 	_cleanup_(vgm_inventory_freep) vgm_inventory *inv = calloc(1, sizeof(*inv));
 	if (!inv)
@@ -368,12 +405,12 @@ int vgm_inventory_load(vgm_host *h, vgm_inventory **out, vgm_error *err)
 		return vgm_error_set(err, -r, "reading the NVIDIA driver version under %s: %s",
 				     h->root, strerror(-r));
 	if ((r = mdev_parents_load(h, inv)) < 0 || (r = vf_parents_load_all(h, inv)) < 0 ||
-	    (r = mdev_instances_load(h, inv)) < 0)
+	    (r = mdev_instances_load(h, NULL, inv)) < 0)
 		return vgm_error_setr(err, -r, "sysfs_error",
 				      "reading the vGPU inventory under %s failed: %s", h->root,
 				      strerror(-r));
 	inventory_sort(inv);
-	if ((r = vgm_vf_instances_load(inv)) < 0 || (r = instances_resolve(inv)) < 0)
+	if ((r = vgm_vf_instances_load(inv)) < 0 || (r = instances_resolve(inv, inv)) < 0)
 		return vgm_error_set(err, -r, "out of memory");
 	if (inv->n_instances)
 		qsort(inv->instances, inv->n_instances, sizeof(*inv->instances), cmp_instance);
@@ -403,4 +440,84 @@ const vgm_profile *vgm_parent_find_profile(const vgm_parent *p, const char *type
 		if (STREQ(p->profiles[i].type_id, type_id))
 			return &p->profiles[i];
 	return NULL;
+}
+
+/* ---- per-parent reads, for a cache kept current (lib/store/invcache.c) ---- */
+
+int vgm_inventory_load_parent(vgm_host *h, const char *address, vgm_parent *out, vgm_error *err)
+{
+	if (!address || !vgm_name_valid(address))
+		return vgm_error_setr(err, EINVAL, "invalid_id", "'%.64s' is not a vGPU parent name",
+				      address ? address : "");
+	_cleanup_free_ char *mdir = vgm_path(h->root, "/sys/class/mdev_bus/%s", address);
+	vgm_inventory tmp = {0};
+	struct stat st;
+	if (!mdir)
+		return vgm_error_set(err, ENOMEM, "out of memory");
+	int r = stat(mdir, &st) == 0 ? mdev_parent_load(h, &tmp, address)
+				     : vgm_pci_addr_valid(address) ? vgm_vf_parent_load(h, &tmp, address)
+								   : 0;
+	if (r >= 0 && tmp.n_parents == 0)
+		r = -ENOENT;
+	if (r >= 0) {
+		vgm_parent *p = &tmp.parents[0];
+		if (p->n_profiles)
+			qsort(p->profiles, p->n_profiles, sizeof(vgm_profile), cmp_profile);
+		*out = *p;
+		memset(p, 0, sizeof(*p));
+	}
+	for (size_t i = 0; i < tmp.n_parents; i++)
+		vgm_parent_clear(&tmp.parents[i]);
+	free(tmp.parents);
+	if (r == -ENOENT)
+		return vgm_error_setr(err, ENOENT, "no_parent", "%s is not a vGPU parent under %s now",
+				      address, h->root);
+	if (r < 0)
+		return vgm_error_setr(err, -r, "sysfs_error", "reading vGPU parent %s under %s: %s",
+				      address, h->root, strerror(-r));
+	return 0;
+}
+
+/* VF backend: a VF of known holds an instance when current_vgpu_type != 0. */
+static int vf_instances_scan(vgm_host *h, const vgm_inventory *known, vgm_inventory *inv)
+{
+	for (size_t i = 0; i < known->n_parents; i++) {
+		const vgm_parent *p = &known->parents[i];
+		unsigned long long cur = 0;
+		if (p->backend != VGM_BACKEND_VF)
+			continue;
+		int r = vgm_vf_current_type(h, p->address, &cur);
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0 || cur == 0)
+			continue; /* gone or free: the caller's diff sees it */
+		char type[24];
+		snprintf(type, sizeof(type), "%llu", cur);
+		if (vgm_vf_instance_push(inv, p->address, type) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int vgm_inventory_load_instances(vgm_host *h, const vgm_inventory *known, vgm_instance **out,
+				 size_t *n, vgm_error *err)
+{
+	vgm_inventory tmp = {0}, none = {0};
+	if (!known)
+		known = &none; /* mdev instances only, unnamed */
+	int r = mdev_instances_load(h, known, &tmp);
+	if (r >= 0)
+		r = vf_instances_scan(h, known, &tmp);
+	if (r >= 0)
+		r = instances_resolve(&tmp, known);
+	if (r < 0) {
+		vgm_instances_free(tmp.instances, tmp.n_instances);
+		return vgm_error_setr(err, -r, "sysfs_error", "reading vGPU instances under %s: %s",
+				      h->root, strerror(-r));
+	}
+	if (tmp.n_instances)
+		qsort(tmp.instances, tmp.n_instances, sizeof(*tmp.instances), cmp_instance);
+	*out = tmp.instances;
+	*n = tmp.n_instances;
+	return 0;
 }

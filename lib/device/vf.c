@@ -143,22 +143,25 @@ int vgm_vf_parent_load(vgm_host *h, vgm_inventory *inv, const char *addr)
 	return r;
 }
 
+int vgm_vf_instance_push(vgm_inventory *inv, const char *vf, const char *type_id)
+{
+	vgm_instance *in = vgm_array_push((void **)&inv->instances, &inv->n_instances, sizeof(*in));
+	if (!in)
+		return -ENOMEM;
+	in->kind = VGM_BACKEND_VF;
+	in->id = strdup(vf);
+	in->parent = strdup(vf);
+	in->type_id = strdup(type_id);
+	return in->id && in->parent && in->type_id ? 0 : -ENOMEM;
+}
+
 int vgm_vf_instances_load(vgm_inventory *inv)
 {
-	for (size_t i = 0; i < inv->n_parents; i++) {
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < inv->n_parents; i++) {
 		const vgm_parent *p = &inv->parents[i];
-		if (p->backend != VGM_BACKEND_VF || !p->current_type_id)
-			continue;
-		vgm_instance *in = vgm_array_push((void **)&inv->instances, &inv->n_instances,
-						  sizeof(*in));
-		if (!in)
-			return -ENOMEM;
-		in->kind = VGM_BACKEND_VF;
-		in->id = strdup(p->address);
-		in->parent = strdup(p->address);
-		in->type_id = strdup(p->current_type_id);
-		if (!in->id || !in->parent || !in->type_id)
-			return -ENOMEM;
+		if (p->backend == VGM_BACKEND_VF && p->current_type_id)
+			r = vgm_vf_instance_push(inv, p->address, p->current_type_id);
 	}
-	return 0;
+	return r;
 }

@@ -18,14 +18,34 @@
  * Matching is by profile name and framebuffer, never the numeric type id,
  * which differs between GPUs and driver versions.  The plan's own creations
  * count against room and the homogeneous rule, so N devices never share a
- * slot. */
+ * slot.
+ *
+ * Room on a parent is the least of: its available_instances, one vGPU per
+ * SR-IOV VF, and what is left of NVIDIA's per-physical-GPU max_instance
+ * (VFs of one GPU share it).  claim_capacity() counts with the very same
+ * rules, so what GET /v1/types and `vgpumig check` report is what a claim
+ * gets: both are one decision, made here.
+ *
+ * Cost: an index built once per call (parent of each instance, physical GPU
+ * of each parent) keeps a decision near O(parents x instances), so a
+ * 256-parent host answers in well under a millisecond. */
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "choose.h"
 #include "util/validate.h"
 
+/* Built once per decision: who sits where. */
+typedef struct inv_index {
+	size_t *gpu;          /* per parent: index of its physical GPU (first parent with that physfn) */
+	size_t *inst_parent;  /* per instance: index of its parent, SIZE_MAX when unknown */
+	unsigned *on_parent;  /* per parent: existing instances */
+} inv_index;
+
 typedef struct plan_state {
 	const vgm_inventory *inv;
+	const inv_index *ix;
 	const char *const *taken;
 	size_t n_taken;
 	claim_choice *chosen;
@@ -83,29 +103,57 @@ static const char *physfn_of(const vgm_parent *p)
 	return p->physfn ? p->physfn : p->address;
 }
 
-static const vgm_parent *parent_by_address(const vgm_inventory *inv, const char *addr,
-					   size_t *index)
+static size_t parent_index(const vgm_inventory *inv, const char *addr)
 {
-	for (size_t i = 0; i < inv->n_parents; i++)
-		if (STREQ(inv->parents[i].address, addr)) {
-			if (index)
-				*index = i;
-			return &inv->parents[i];
-		}
-	return NULL;
+	for (size_t i = 0; addr && i < inv->n_parents; i++)
+		if (strcasecmp(inv->parents[i].address, addr) == 0)
+			return i;
+	return SIZE_MAX;
 }
 
-/* Types on a physical GPU, existing and planned: other_type when any differs
- * from type_id; *same counts those of type_id. */
-static void gpu_types(const plan_state *ps, const char *physfn, const char *type_id,
-		      bool *other_type, unsigned *same)
+static void index_clear(inv_index *ix)
+{
+	free(ix->gpu);
+	free(ix->inst_parent);
+	free(ix->on_parent);
+}
+
+static int index_build(const vgm_inventory *inv, inv_index *ix)
+{
+	ix->gpu = calloc(inv->n_parents + 1, sizeof(size_t));
+	ix->on_parent = calloc(inv->n_parents + 1, sizeof(unsigned));
+	ix->inst_parent = calloc(inv->n_instances + 1, sizeof(size_t));
+	if (!ix->gpu || !ix->on_parent || !ix->inst_parent)
+		return -ENOMEM;
+	for (size_t i = 0; i < inv->n_parents; i++) {
+		ix->gpu[i] = i;
+		for (size_t j = 0; j < i; j++)
+			if (ix->gpu[j] == j &&
+			    STREQ(physfn_of(&inv->parents[j]), physfn_of(&inv->parents[i]))) {
+				ix->gpu[i] = j;
+				break;
+			}
+	}
+	for (size_t k = 0; k < inv->n_instances; k++) {
+		ix->inst_parent[k] = parent_index(inv, inv->instances[k].parent);
+		if (ix->inst_parent[k] != SIZE_MAX)
+			ix->on_parent[ix->inst_parent[k]]++;
+	}
+	return 0;
+}
+
+/* Types on physical GPU gpu (a parent index from ix->gpu), existing and
+ * planned: other_type when any differs from type_id; *same counts those of
+ * type_id. */
+static void gpu_types(const plan_state *ps, size_t gpu, const char *type_id, bool *other_type,
+		      unsigned *same)
 {
 	const vgm_inventory *inv = ps->inv;
 	*other_type = false;
 	*same = 0;
 	for (size_t i = 0; i < inv->n_instances; i++) {
-		const vgm_parent *p = parent_by_address(inv, inv->instances[i].parent, NULL);
-		if (!p || !STREQ(physfn_of(p), physfn))
+		size_t p = ps->ix->inst_parent[i];
+		if (p == SIZE_MAX || ps->ix->gpu[p] != gpu)
 			continue;
 		if (STREQ(inv->instances[i].type_id, type_id))
 			(*same)++;
@@ -114,8 +162,8 @@ static void gpu_types(const plan_state *ps, const char *physfn, const char *type
 	}
 	for (size_t i = 0; i < ps->n_chosen; i++) {
 		const claim_choice *c = &ps->chosen[i];
-		const vgm_parent *p = c->create ? parent_by_address(inv, c->parent, NULL) : NULL;
-		if (!p || !STREQ(physfn_of(p), physfn))
+		size_t p = c->create ? parent_index(inv, c->parent) : SIZE_MAX;
+		if (p == SIZE_MAX || ps->ix->gpu[p] != gpu)
 			continue;
 		if (STREQ(c->type_id, type_id))
 			(*same)++;
@@ -134,14 +182,32 @@ static const vgm_profile *parent_profile(const vgm_parent *p, const vgm_claim_de
 	return NULL;
 }
 
-/* Room left on parent i for profile prof, counting the plan. */
+/* Room left on parent i for profile prof, counting the plan, by the parent's
+ * own numbers: its available_instances, and one vGPU per SR-IOV VF (an
+ * Ampere VF hosting an mdev, or a VF of NVIDIA's vendor interface), which
+ * holds even when a cached count lags behind. */
 static unsigned parent_room(const plan_state *ps, size_t i, const vgm_profile *prof)
 {
 	const vgm_parent *p = &ps->inv->parents[i];
 	if (p->backend == VGM_BACKEND_VF && p->current_type_id)
 		return 0;
+	bool is_vf = p->backend == VGM_BACKEND_VF || !STREQ(physfn_of(p), p->address);
 	unsigned planned = ps->planned ? ps->planned[i] : 0;
+	if (is_vf)
+		return ps->ix->on_parent[i] + planned == 0 && prof->available > 0;
 	return prof->available > planned ? prof->available - planned : 0;
+}
+
+/* Room on the physical GPU of parent i for prof: NVIDIA's max_instance
+ * (from an mdev type's description) is per physical GPU, so VFs of one GPU
+ * share it; same = instances of the type on the GPU, existing and planned.
+ * UINT_MAX when the driver publishes no per-GPU limit (vendor VF interface:
+ * each VF's creatable list already says what fits). */
+static unsigned gpu_room(const vgm_parent *p, const vgm_profile *prof, unsigned same)
+{
+	if (p->backend != VGM_BACKEND_MDEV || prof->max_instances == 0)
+		return UINT_MAX;
+	return prof->max_instances > same ? prof->max_instances - same : 0;
 }
 
 typedef struct parent_pick {
@@ -161,18 +227,28 @@ static bool pick_better(const parent_pick *a, const parent_pick *b)
 	return a->room > b->room;
 }
 
+/* Everything that limits a creation of d's profile on parent i. */
+static bool parent_candidate(const plan_state *ps, size_t i, const vgm_claim_device_req *d,
+			     parent_pick *out)
+{
+	const vgm_parent *p = &ps->inv->parents[i];
+	const vgm_profile *prof = parent_profile(p, d);
+	if (!prof)
+		return false;
+	bool other = false;
+	*out = (parent_pick){.index = i, .prof = prof};
+	gpu_types(ps, ps->ix->gpu[i], prof->type_id, &other, &out->same);
+	unsigned room = parent_room(ps, i, prof), cap = gpu_room(p, prof, out->same);
+	out->room = other ? 0 : room < cap ? room : cap;
+	return out->room > 0;
+}
+
 static bool pick_parent(const plan_state *ps, const vgm_claim_device_req *d, parent_pick *out)
 {
 	bool found = false;
 	for (size_t i = 0; i < ps->inv->n_parents; i++) {
-		const vgm_parent *p = &ps->inv->parents[i];
-		const vgm_profile *prof = parent_profile(p, d);
-		if (!prof)
-			continue;
-		parent_pick c = {.index = i, .prof = prof, .room = parent_room(ps, i, prof)};
-		bool other = false;
-		gpu_types(ps, physfn_of(p), prof->type_id, &other, &c.same);
-		if (c.room == 0 || other)
+		parent_pick c;
+		if (!parent_candidate(ps, i, d, &c))
 			continue;
 		if (!found || pick_better(&c, out)) {
 			*out = c;
@@ -247,7 +323,7 @@ static bool parent_blocked(const plan_state *ps, size_t i, const vgm_claim_devic
 	bool other = false;
 	unsigned same = 0;
 	if (prof)
-		gpu_types(ps, physfn_of(&ps->inv->parents[i]), prof->type_id, &other, &same);
+		gpu_types(ps, ps->ix->gpu[i], prof->type_id, &other, &same);
 	return prof && other;
 }
 
@@ -259,12 +335,47 @@ static unsigned gpus_blocked(const plan_state *ps, const vgm_claim_device_req *d
 		if (!parent_blocked(ps, i, d))
 			continue;
 		bool seen = false;
-		for (size_t j = 0; j < i && !seen; j++)
-			seen = parent_blocked(ps, j, d) &&
-			       STREQ(physfn_of(&ps->inv->parents[j]), physfn_of(&ps->inv->parents[i]));
+		for (size_t j = ps->ix->gpu[i]; j < i && !seen; j++)
+			seen = ps->ix->gpu[j] == ps->ix->gpu[i] && parent_blocked(ps, j, d);
 		n += !seen;
 	}
 	return n;
+}
+
+/* What a claim of d's profile alone could still get from ps's snapshot
+ * (counting the plan so far): free instances and creatable ones, the latter
+ * per physical GPU as the smaller of its parents' room and the GPU's cap. */
+static void profile_capacity(const plan_state *ps, const vgm_claim_device_req *d,
+			     unsigned *free_existing, unsigned *held, unsigned *creatable)
+{
+	const vgm_inventory *inv = ps->inv;
+	plan_state bare = {.inv = inv, .ix = ps->ix, .taken = ps->taken, .n_taken = ps->n_taken};
+	*free_existing = *held = *creatable = 0;
+	for (size_t i = 0; i < inv->n_instances; i++) {
+		const vgm_instance *in = &inv->instances[i];
+		if (in->kind != d->kind || !profile_match(d, in->profile_name, in->framebuffer_bytes))
+			continue;
+		if (is_taken(&bare, in->id))
+			(*held)++;
+		else
+			(*free_existing)++;
+	}
+	/* Parents of one GPU: room summed, then capped by the GPU's max_instance
+	 * (the same for all of them: one type, one GPU). */
+	for (size_t g = 0; g < inv->n_parents; g++) {
+		if (ps->ix->gpu[g] != g)
+			continue;
+		unsigned sum = 0, cap = UINT_MAX;
+		for (size_t j = g; j < inv->n_parents; j++) {
+			parent_pick c;
+			if (ps->ix->gpu[j] != g || !parent_candidate(ps, j, d, &c))
+				continue;
+			unsigned room = parent_room(ps, j, c.prof), gc = gpu_room(&inv->parents[j], c.prof, c.same);
+			sum += room;
+			cap = gc < cap ? gc : cap;
+		}
+		*creatable += sum < cap ? sum : cap;
+	}
 }
 
 /* Words for a refusal: what this host has left of the profile, counting the
@@ -272,25 +383,15 @@ static unsigned gpus_blocked(const plan_state *ps, const vgm_claim_device_req *d
 static int no_capacity(const plan_state *ps, const vgm_claim_device_req *d,
 		       const vgm_claim_request *req, const char *host, vgm_error *err)
 {
-	plan_state bare = {.inv = ps->inv, .taken = ps->taken, .n_taken = ps->n_taken};
-	unsigned need = 0, avail = 0, held = 0;
+	plan_state bare = {.inv = ps->inv, .ix = ps->ix, .taken = ps->taken, .n_taken = ps->n_taken};
+	unsigned need = 0, avail = 0, held = 0, creatable = 0;
 	for (size_t i = 0; i < req->n_devices; i++)
 		need += profile_match(d, req->devices[i].profile_name,
 				      req->devices[i].framebuffer_bytes);
-	for (size_t i = 0; i < ps->inv->n_instances; i++) {
-		const vgm_instance *in = &ps->inv->instances[i];
-		if (in->kind != d->kind || !profile_match(d, in->profile_name, in->framebuffer_bytes))
-			continue;
-		if (is_taken(&bare, in->id))
-			held++;
-		else
-			avail++;
-	}
-	for (size_t i = 0; i < ps->inv->n_parents; i++) {
-		const vgm_profile *prof = parent_profile(&ps->inv->parents[i], d);
-		if (prof && !parent_blocked(ps, i, d))
-			avail += parent_room(ps, i, prof);
-	}
+	/* several of one profile: what the host has for them; one: what is left
+	 * beside the request's other devices */
+	profile_capacity(need > 1 ? &bare : ps, d, &avail, &held, &creatable);
+	avail += creatable;
 	char why[200] = "";
 	unsigned blocked = gpus_blocked(ps, d);
 	if (blocked)
@@ -340,9 +441,10 @@ int claim_choose(const vgm_inventory *inv, const char *const *taken, size_t n_ta
 		 vgm_error *err)
 {
 	_cleanup_free_ unsigned *planned = calloc(inv->n_parents + 1, sizeof(unsigned));
-	if (!planned)
+	_cleanup_(index_clear) inv_index ix = {0};
+	if (!planned || index_build(inv, &ix) < 0)
 		return vgm_error_set(err, ENOMEM, "out of memory");
-	plan_state ps = {.inv = inv, .taken = taken, .n_taken = n_taken, .chosen = out,
+	plan_state ps = {.inv = inv, .ix = &ix, .taken = taken, .n_taken = n_taken, .chosen = out,
 			 .planned = planned};
 	for (size_t k = 0; k < req->n_devices; k++) {
 		int r = choose_one(&ps, req, k, host, err);
@@ -351,6 +453,46 @@ int claim_choose(const vgm_inventory *inv, const char *const *taken, size_t n_ta
 			return r;
 		}
 	}
+	return 0;
+}
+
+/* Has out[0..n) an entry for this profile (kind, name, framebuffer)? */
+static bool capacity_listed(const claim_capacity *out, size_t n, vgm_backend kind,
+			    const vgm_profile *prof)
+{
+	for (size_t i = 0; i < n; i++)
+		if (out[i].kind == kind && STREQ(out[i].profile_name, prof->name) &&
+		    out[i].framebuffer_bytes == prof->framebuffer_bytes)
+			return true;
+	return false;
+}
+
+int claim_capacity_list(const vgm_inventory *inv, const char *const *taken, size_t n_taken,
+			claim_capacity **out, size_t *n)
+{
+	_cleanup_(index_clear) inv_index ix = {0};
+	*out = NULL;
+	*n = 0;
+	if (index_build(inv, &ix) < 0)
+		return -ENOMEM;
+	plan_state ps = {.inv = inv, .ix = &ix, .taken = taken, .n_taken = n_taken};
+	for (size_t i = 0; i < inv->n_parents; i++)
+		for (size_t j = 0; j < inv->parents[i].n_profiles; j++) {
+			const vgm_profile *prof = &inv->parents[i].profiles[j];
+			vgm_backend kind = inv->parents[i].backend;
+			if (!prof->name || capacity_listed(*out, *n, kind, prof))
+				continue;
+			claim_capacity *c = realloc(*out, (*n + 1) * sizeof(**out));
+			if (!c)
+				return -ENOMEM; /* the caller frees *out */
+			*out = c;
+			c = &c[(*n)++];
+			*c = (claim_capacity){.kind = kind, .profile_name = prof->name,
+					      .framebuffer_bytes = prof->framebuffer_bytes};
+			vgm_claim_device_req d = {.kind = kind, .profile_name = prof->name,
+						  .framebuffer_bytes = prof->framebuffer_bytes};
+			profile_capacity(&ps, &d, &c->free_existing, &c->held, &c->creatable);
+		}
 	return 0;
 }
 

@@ -18,3 +18,21 @@ int claim_choose(const vgm_inventory *inv, const char *const *taken, size_t n_ta
 		 const vgm_claim_request *req, const char *host, claim_choice *out,
 		 vgm_error *err);
 void claim_choices_clear(claim_choice *c, size_t n);
+
+/* What a claim for devices of one profile could get now, by the rules
+ * claim_choose applies (the two cannot disagree: a claim for
+ * free_existing + creatable devices of the profile succeeds, one more is
+ * refused).  profile_name points into the inventory. */
+typedef struct claim_capacity {
+	vgm_backend kind;
+	const char *profile_name;
+	uint64_t framebuffer_bytes;
+	unsigned free_existing; /* instances nobody owns or uses */
+	unsigned held;          /* instances owned or used (taken) */
+	unsigned creatable;     /* new instances the GPUs still have room for */
+} claim_capacity;
+
+/* One entry per (backend, profile name, framebuffer) the host offers; free
+ * *out with free(), also after an error (-ENOMEM). */
+int claim_capacity_list(const vgm_inventory *inv, const char *const *taken, size_t n_taken,
+			claim_capacity **out, size_t *n);

@@ -416,9 +416,9 @@ static int existing_claim(vgm_store *s, vgm_host *h, const vgm_claim_request *re
 /* Devices no claim may get: owned ones, ours waiting to be removed, those
  * domains use, and, when in_use cannot tell (unknown), every existing
  * instance: then only new devices are handed out. */
-static int taken_ids(vgm_store *s, const vgm_inventory *inv, bool unknown,
-		     const vgm_device_use *uses, size_t n_uses, char ***out, size_t *n,
-		     vgm_error *err)
+int store_taken_ids(vgm_store *s, const vgm_inventory *inv, bool unknown,
+			    const vgm_device_use *uses, size_t n_uses, char ***out, size_t *n,
+			    vgm_error *err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r = store_prepare(s, "SELECT device_id FROM device_owners UNION"
@@ -463,7 +463,7 @@ static int taken_ids(vgm_store *s, const vgm_inventory *inv, bool unknown,
 	return 0;
 }
 
-static void taken_free(char **v, size_t n, size_t n_borrowed)
+void store_taken_free(char **v, size_t n, size_t n_borrowed)
 {
 	for (size_t i = n_borrowed; v && i < n; i++)
 		free(v[i]);
@@ -491,11 +491,11 @@ static int choose_from(vgm_store *s, vgm_host *h, bool fresh, bool *loaded,
 	if (r == 0 && store_load_uses(s, &uses, &n_uses, NULL) < 0)
 		unknown = true; /* cannot tell: create, never hand out what exists */
 	if (r == 0)
-		r = taken_ids(s, inv, unknown, uses, n_uses, &taken, &n_taken, err);
+		r = store_taken_ids(s, inv, unknown, uses, n_uses, &taken, &n_taken, err);
 	if (r == 0)
 		r = claim_choose(inv, (const char *const *)taken, n_taken, req, s->host_name, ch,
 				 err);
-	taken_free(taken, n_taken, n_uses);
+	store_taken_free(taken, n_taken, n_uses);
 	vgm_device_uses_free(uses, n_uses);
 	return r;
 }
@@ -546,7 +546,7 @@ static int create_unlocked(vgm_store *s, vgm_host *h, const vgm_claim_request *r
 	pthread_mutex_lock(&s->lock);
 	creating_del(s, claim_id);
 	if (r < 0) {
-		store_inventory_drop(s);
+		store_inventory_suspect(s);
 		forget_uncreated(s, req, ch, done);
 	}
 	if (r == 0)
@@ -616,8 +616,8 @@ static int claim_locked(vgm_store *s, vgm_host *h, const vgm_claim_request *req,
 	bool stale = false;
 	r = make_claim(s, h, req, key, out, &stale, undone, err);
 	if (r < 0 && stale) {
-		/* Plan once more from a fresh read of sysfs before refusing. */
-		store_inventory_drop(s);
+		/* Plan once more from a view checked against sysfs before refusing. */
+		store_inventory_suspect(s);
 		vgm_error_clear(err);
 		r = make_claim(s, h, req, key, out, &stale, undone, err);
 	}

@@ -199,7 +199,7 @@ static int removal_settle(vgm_store *s, const store_removal *j, vgm_reconcile_re
 			  store_actions *act, vgm_error *err)
 {
 	if (j->result < 0 && j->result != -ENOENT) {
-		store_inventory_drop(s);
+		store_inventory_suspect(s);
 		count(&rep->remove_failed);
 		store_action(act, "could not remove %s (created by this agent, owned by nothing): "
 				  "%s; will retry", j->id, vgm_error_message(&j->err));

@@ -29,6 +29,10 @@ struct vgm_store {
 	vgm_host *inv_host;
 	int64_t inv_loaded_ms;
 	int64_t inventory_ttl_ms; /* <= 0: always read sysfs */
+	char **inv_dirty;         /* parents to read again before the next decision */
+	size_t n_inv_dirty;
+	uint64_t inv_gen;         /* changes with every change to inv */
+	size_t inv_cursor;        /* next parent for vgm_store_inventory_refresh */
 	/* removal.c: removals running outside the lock (has its own lock) */
 	struct store_remover *remover;
 	int64_t remove_deadline_ms;
@@ -95,6 +99,11 @@ void store_inventory_note_create(vgm_store *s, const char *id, const char *paren
 				 const char *type_id);
 void store_inventory_note_remove(vgm_store *s, const char *id);
 void store_inventory_drop(vgm_store *s);
+/* After a device write whose outcome is unknown: the next decision checks
+ * the copy against sysfs (instances read again, the parents that differ
+ * re-read; a full read only without per-parent reads), instead of dropping
+ * it and paying a full read. */
+void store_inventory_suspect(vgm_store *s);
 
 /* jobs.c: the cordon, lock held; reason optional. */
 int store_cordon_get(vgm_store *s, bool *cordoned, char **reason, vgm_error *err);
@@ -129,5 +138,13 @@ int claim_undo_pending(vgm_store *s, const char *claim_id, vgm_error *err);
 /* claims.c: is this pending claim being made right now (outside the lock)? */
 bool claim_is_creating(vgm_store *s, const char *claim_id);
 void store_action(store_actions *a, const char *fmt, ...) _printf_(2, 3);
+/* Ids nobody may be given (claims.c): the uses (borrowed, first n_uses
+ * entries), every device a live claim or an assignment owns, ours waiting
+ * to be removed, and when the uses are unknown every instance of inv.  Free
+ * with store_taken_free(v, n, n_uses), also after an error. */
+int store_taken_ids(vgm_store *s, const vgm_inventory *inv, bool unknown,
+		    const vgm_device_use *uses, size_t n_uses, char ***out, size_t *n,
+		    vgm_error *err);
+void store_taken_free(char **v, size_t n, size_t n_borrowed);
 /* The device uses the agent reported (in_use callback); empty when none. */
 int store_load_uses(vgm_store *s, vgm_device_use **out, size_t *n, vgm_error *err);

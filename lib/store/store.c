@@ -173,7 +173,7 @@ void store_action(store_actions *a, const char *fmt, ...)
 
 static int real_inventory_load(void *ctx, vgm_host *h, vgm_inventory **out, vgm_error *err)
 {
-	return vgm_inventory_load(h, out, err);
+	return vgm_inventory_scan(h, out, err);
 }
 
 static void real_inventory_free(void *ctx, vgm_inventory *inv)
@@ -192,12 +192,29 @@ static int real_remove(void *ctx, vgm_host *h, const char *id, vgm_error *err)
 	return vgm_device_remove(h, id, err);
 }
 
+static int real_instances_load(void *ctx, vgm_host *h, const vgm_inventory *known,
+			       vgm_instance **out, size_t *n, vgm_error *err)
+{
+	return vgm_inventory_load_instances(h, known, out, n, err);
+}
+
+static int real_parent_load(void *ctx, vgm_host *h, const char *address, vgm_parent *out,
+			    vgm_error *err)
+{
+	return vgm_inventory_load_parent(h, address, out, err);
+}
+
 static void set_devops(vgm_store *s, const vgm_store_devops *d)
 {
 	s->devops = (vgm_store_devops){real_inventory_load, real_inventory_free, real_create,
-				       real_remove, NULL};
+				       real_remove, NULL, real_instances_load, real_parent_load};
 	if (!d)
 		return;
+	if (d->inventory_load && d->inventory_load != real_inventory_load) {
+		/* a double's full read: its cheap reads or none (refresh = full read) */
+		s->devops.instances_load = d->instances_load;
+		s->devops.parent_load = d->parent_load;
+	}
 	s->devops.ctx = d->ctx;
 	if (d->inventory_load)
 		s->devops.inventory_load = d->inventory_load;

@@ -64,6 +64,14 @@ typedef struct vgm_store_devops {
 		      const char *uuid, char **out_id, vgm_error *err);
 	int (*remove)(void *ctx, vgm_host *h, const char *id, vgm_error *err);
 	void *ctx;
+	/* The cheap reads that keep the cached inventory current (invcache.c):
+	 * vgm_inventory_load_instances and vgm_inventory_load_parent.  NULL with
+	 * lib/device's inventory_load: those; NULL with another inventory_load:
+	 * every refresh is a full inventory_load. */
+	int (*instances_load)(void *ctx, vgm_host *h, const vgm_inventory *known,
+			      vgm_instance **out, size_t *n, vgm_error *err);
+	int (*parent_load)(void *ctx, vgm_host *h, const char *address, vgm_parent *out,
+			   vgm_error *err);
 } vgm_store_devops;
 
 typedef struct vgm_store_opts {
@@ -226,6 +234,46 @@ int vgm_claims_list(vgm_store *s, bool all, vgm_claim **out, size_t *n, vgm_erro
 /* The newest held claim for a domain (hook path); -ENOENT when none. */
 int vgm_claims_find_by_domain(vgm_store *s, const char *domain_uuid, vgm_claim **out,
 			      vgm_error *err);
+
+/* ---- the cached inventory (invcache.c) ---- */
+
+/* A copy of the engine's inventory, kept current as described in
+ * invcache.c (no full sysfs read once the store has one): for the agent's
+ * other readers (check, host view, libvirt pass), so no request waits for a
+ * full scan.  Free with vgm_inventory_free. */
+int vgm_store_inventory_copy(vgm_store *s, vgm_host *h, vgm_inventory **out, vgm_error *err);
+/* The same as a vgm_inventory_source: vgm_host_set_inventory_source(h,
+ * vgm_store_inventory_source, store) makes vgm_inventory_load(h) answer from
+ * the store's copy (the store must outlive that setting). */
+int vgm_store_inventory_source(void *store, vgm_host *h, vgm_inventory **out, vgm_error *err);
+/* The slow safety net: read the next max_parents parents again (round
+ * robin, sysfs read without the store lock) and swap them in unless the
+ * cache changed meanwhile (then the next call tries again).  A no-op before
+ * the first full read.  *refreshed (optional): parents swapped in. */
+int vgm_store_inventory_refresh(vgm_store *s, vgm_host *h, size_t max_parents, size_t *refreshed);
+
+/* ---- capacity (capacity.c) ---- */
+
+/* What a claim of one profile could get on this host now, counted by the
+ * claims engine's own rules (per-GPU max_instance, one vGPU per VF,
+ * NVIDIA's homogeneous rule; devices owned by live claims, assignments or
+ * referenced by any domain libvirt knows, running or not, are taken). */
+typedef struct vgm_profile_capacity {
+	vgm_backend kind;
+	char *profile_name;
+	uint64_t framebuffer_bytes;
+	unsigned available;     /* free_existing + creatable: a claim of this many succeeds */
+	unsigned free_existing; /* existing instances nobody owns or uses */
+	unsigned creatable;     /* new instances the GPUs have room for */
+	unsigned held;          /* existing instances owned or used */
+} vgm_profile_capacity;
+
+/* One entry per (backend, profile name, framebuffer) the host offers, in
+ * inventory order.  Each count is for that profile alone: profiles sharing a
+ * GPU compete for it (homogeneous rule). */
+int vgm_store_capacity(vgm_store *s, vgm_host *h, vgm_profile_capacity **out, size_t *n,
+		       vgm_error *err);
+void vgm_profile_capacity_free(vgm_profile_capacity *c, size_t n);
 
 /* ---- assignments (devices handed to a domain by a committed claim) ---- */
 

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 
 BUILD = os.environ.get("VGPUMIG_BUILD") or os.path.join(os.path.dirname(__file__), "../../../build")
 SRC = os.environ.get("VGPUMIG_SRC") or os.path.join(os.path.dirname(__file__), "../../..")
@@ -360,6 +361,26 @@ def claim_body(migration_id, source_host, devices, domain_uuid=None, domain_name
 def device(source_id, profile="NVIDIA A100-4C", fb_mib=4096, type_id="nvidia-471", kind="mdev"):
     return {"source_id": source_id, "kind": kind, "profile_name": profile,
             "framebuffer_bytes": fb_mib * 1024 * 1024, "type_id": type_id}
+
+
+def domain_file(lab, name, vgpu, profile="NVIDIA A100-4C", type_id="nvidia-471", fb_mib=4096,
+                viommu=False, meta=True):
+    """Write a domain XML (data/vgpu.xml.in) with one mdev vGPU, and with
+    vgpumig metadata naming its profile when meta; returns its path."""
+    template = open(os.path.join(DATA, "vgpu.xml.in")).read()
+    hostdev = (f"    <hostdev mode='subsystem' type='mdev' managed='no' model='vfio-pci'>\n"
+               f"      <source>\n        <address uuid='{vgpu}'/>\n      </source>\n    </hostdev>")
+    if viommu:
+        hostdev += "\n    <iommu model='intel'/>"
+    md = (f"    <vgpumig:vgpus xmlns:vgpumig=\"{METADATA_NS}\">\n"
+          f"      <vgpumig:vgpu id='{vgpu}' kind='mdev' profile='{profile}' type='{type_id}' "
+          f"framebuffer='{fb_mib * 1024 * 1024}'/>\n    </vgpumig:vgpus>") if meta else ""
+    xml = (template.replace("@NAME@", name).replace("@DOMUUID@", str(uuid.uuid4()))
+           .replace("@META@", md).replace("@HOSTDEVS@", hostdev))
+    path = os.path.join(lab.dir, f"{name}.xml")
+    with open(path, "w") as f:
+        f.write(xml)
+    return path
 
 
 def owners(host):

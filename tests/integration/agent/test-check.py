@@ -9,31 +9,12 @@ what they find.  Every check prints one line "ok   name  message" or
 "FAIL name  message", and the exit code is 1 exactly when one fails.
 """
 import json
-import os
 import re
 import uuid
 
-from agentlab import DATA, METADATA_NS, Lab, check, finish
+from agentlab import Lab, check, domain_file, finish
 
 LINE = re.compile(r"^(ok  |FAIL|\?\?  ) (\S+)\s+(\S.*)$")
-TEMPLATE = open(os.path.join(DATA, "vgpu.xml.in")).read()
-
-
-def domain_file(lab, name, vgpu, profile="NVIDIA A100-4C", type_id="nvidia-471", fb_mib=4096,
-                viommu=False, meta=True):
-    hostdev = (f"    <hostdev mode='subsystem' type='mdev' managed='no' model='vfio-pci'>\n"
-               f"      <source>\n        <address uuid='{vgpu}'/>\n      </source>\n    </hostdev>")
-    if viommu:
-        hostdev += "\n    <iommu model='intel'/>"
-    md = (f"    <vgpumig:vgpus xmlns:vgpumig=\"{METADATA_NS}\">\n"
-          f"      <vgpumig:vgpu id='{vgpu}' kind='mdev' profile='{profile}' type='{type_id}' "
-          f"framebuffer='{fb_mib * 1024 * 1024}'/>\n    </vgpumig:vgpus>") if meta else ""
-    xml = (TEMPLATE.replace("@NAME@", name).replace("@DOMUUID@", str(uuid.uuid4()))
-           .replace("@META@", md).replace("@HOSTDEVS@", hostdev))
-    path = os.path.join(lab.dir, f"{name}.xml")
-    with open(path, "w") as f:
-        f.write(xml)
-    return path
 
 
 def run_check(a, name, to, xml, *extra):

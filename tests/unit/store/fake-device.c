@@ -278,7 +278,8 @@ static int fake_remove(void *ctx, vgm_host *h, const char *id, vgm_error *err)
 
 vgm_store_devops fake_devops(fake_dev *f)
 {
-	return (vgm_store_devops){fake_load, fake_inventory_free, fake_create, fake_remove, f};
+	return (vgm_store_devops){.inventory_load = fake_load, .inventory_free = fake_inventory_free,
+				  .create = fake_create, .remove = fake_remove, .ctx = f};
 }
 
 void fake_catalog_a100(fake_dev *f, unsigned n_gpus)
