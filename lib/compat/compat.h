@@ -26,7 +26,11 @@
 #include "domxml/domxml.h"
 #include "util/error.h"
 
-#define VGM_PROTOCOL_VERSION 1 /* what this build speaks; peers must match */
+/* Peer protocol: this build speaks VGM_PROTOCOL_OLDEST..VGM_PROTOCOL_VERSION
+ * (its own version and the one before), so hosts one release apart can
+ * migrate to each other during a rolling upgrade (docs/upgrades.md). */
+#define VGM_PROTOCOL_VERSION 1
+#define VGM_PROTOCOL_OLDEST 1
 #define VGM_MIN_LIBVIRT "8.6.0"
 #define VGM_MIN_QEMU "8.1.0"
 #define VGM_MIN_KERNEL "5.18"
