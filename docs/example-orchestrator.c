@@ -151,6 +151,8 @@ int main(int argc, char **argv)
 	r = local_steps(argv[2], xml, len, argv[4], argv[5]);
 	if (r == 0 && vgpumig_client_open_unix(argv[1], &c, &e) < 0)
 		r = fail("connect", &e);
+	if (r == 0) /* a claim may create a vGPU: give a busy host time */
+		vgpumig_client_set_timeout(c, 0, 60000);
 	if (r == 0)
 		r = agent_steps(c, xml, len, argv[4]);
 	vgpumig_client_close(c);

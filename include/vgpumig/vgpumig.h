@@ -99,6 +99,9 @@ int vgpumig_client_open_unix(const char *socket_path, vgpumig_client **out, vgpu
 int vgpumig_client_open_tls(const char *hostport, const char *cert, const char *key,
 			    const char *ca, vgpumig_client **out, vgpumig_error *err);
 void vgpumig_client_close(vgpumig_client *c);
+/* Limits per request (defaults 2 s to connect, 10 s in all; 0 keeps one).
+ * Set before sharing the client between threads. */
+void vgpumig_client_set_timeout(vgpumig_client *c, long connect_ms, long total_ms);
 
 /* Any API call: method "GET"/"POST"/"DELETE", path "/v1/...", body JSON text
  * or NULL.  2xx: returns the HTTP status and *reply_json (optional) gets the

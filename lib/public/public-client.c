@@ -61,6 +61,12 @@ void vgpumig_client_close(vgpumig_client *c)
 	free(c);
 }
 
+void vgpumig_client_set_timeout(vgpumig_client *c, long connect_ms, long total_ms)
+{
+	if (c)
+		vgm_client_set_timeouts(c->c, connect_ms, total_ms);
+}
+
 /* One call with an already-built body (consumed). */
 static int call_json(vgpumig_client *c, const char *method, const char *path, json_t *body,
 		     char **reply_json, vgpumig_error *err)
