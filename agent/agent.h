@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 
+#include "api/protocol.h"
 #include "config.h"
 #include "device/device.h"
 #include "store/store.h"
@@ -41,6 +42,7 @@ typedef struct agent {
 	int64_t facts_at;       /* main thread: monotonic seconds of the last refresh */
 	bool facts_complete;    /* main thread: has libvirt's versions (or runs without libvirt) */
 	const char *crash_at;   /* test-only fault point (VGPUMIG_TEST_CRASH_AT) or NULL */
+	vgm_protocol_range protocol; /* spoken; not native only under VGPUMIG_TEST_PROTOCOL */
 	vgm_device_use *in_use; /* under lock: devices domains on this host use */
 	size_t n_in_use;
 	agent_pending_event *events; /* under lock */

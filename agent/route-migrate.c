@@ -548,6 +548,7 @@ static int peer_fetch_start(job *j, peer_fetch *pf, vgm_error *err)
 	if (r < 0)
 		return r;
 	vgm_client_set_timeouts(j->peer, 5000, MIG_PEER_TIMEOUT_MS);
+	vgm_client_set_protocol(j->peer, j->a->protocol);
 	if (pthread_create(&pf->t, NULL, peer_fetch_main, pf) != 0)
 		return vgm_error_set(err, EAGAIN, "cannot start a thread");
 	pf->started = true;

@@ -9,9 +9,17 @@
 #include "routes.h"
 #include "util/validate.h"
 
+/* protocol_version is the version this caller and we share (the highest
+ * both speak), so a peer of the previous release, which compares it for
+ * equality, sees its own; protocol_oldest tells newer peers our range. */
 int route_host(agent_request *req)
 {
-	return agent_reply_json(req, 200, agent_facts_get(req->a));
+	json_t *f = agent_facts_get(req->a);
+
+	if (f)
+		json_object_set_new(f, "protocol_version",
+				    json_integer(vgm_protocol_common(req->a->protocol, req->protocol)));
+	return agent_reply_json(req, 200, f);
 }
 
 int route_devices(agent_request *req)

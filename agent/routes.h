@@ -33,6 +33,7 @@ typedef struct agent_request {
 	const char *method;
 	const char *url;
 	bool peer_api;                  /* arrived on the mTLS peer API */
+	vgm_protocol_range protocol;    /* the caller's, from its Vgpumig-Protocol header */
 	char params[AGENT_MAX_PARAMS][129];
 	size_t n_params;
 	char *body;                     /* NUL-terminated, may be NULL */

@@ -21,7 +21,6 @@
 
 #include "util/error.h"
 
-#define VGM_WIRE_PROTOCOL 1          /* bumped on incompatible change */
 #define VGM_WIRE_MAX_DEVICES 64      /* per claim */
 #define VGM_WIRE_MAX_ID 128          /* migration ids, claim ids, host names */
 #define VGM_WIRE_MAX_TEXT 256        /* domain names, profile names */

@@ -22,15 +22,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "api/protocol.h" /* VGM_PROTOCOL_VERSION, the peer protocol range */
 #include "device/device.h"
 #include "domxml/domxml.h"
 #include "util/error.h"
 
-/* Peer protocol: this build speaks VGM_PROTOCOL_OLDEST..VGM_PROTOCOL_VERSION
- * (its own version and the one before), so hosts one release apart can
- * migrate to each other during a rolling upgrade (docs/upgrades.md). */
-#define VGM_PROTOCOL_VERSION 1
-#define VGM_PROTOCOL_OLDEST 1
 #define VGM_MIN_LIBVIRT "8.6.0"
 #define VGM_MIN_QEMU "8.1.0"
 #define VGM_MIN_KERNEL "5.18"
@@ -75,7 +71,8 @@ typedef struct vgm_facts {
 	vgm_ecc_mode ecc;
 	char **boards; /* board families present, sorted, unique */
 	size_t n_boards;
-	unsigned protocol_version;
+	unsigned protocol_version; /* newest spoken (to this reader: the common one) */
+	unsigned protocol_oldest;  /* oldest spoken; == protocol_version when not sent */
 	char **notes; /* why a fact is missing ("libvirt not reachable: ...") */
 	size_t n_notes;
 } vgm_facts;
