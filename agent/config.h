@@ -46,6 +46,11 @@ typedef struct agent_config {
 int agent_config_load(const char *path, agent_config **out, vgm_error *err);
 void agent_config_free(agent_config *c);
 DEFINE_FREEP(agent_config, agent_config_free)
+/* Peers from the drop-in directory peers.d beside the config file
+ * (config-peers.c): every *.conf there holds one [peer NAME] section. */
+int agent_config_load_peers_d(agent_config *c, const char *config_path, vgm_error *err);
+/* Parse text (a drop-in's, modified in place) as [peer] sections only, into c. */
+int agent_config_parse_peers(agent_config *c, const char *path, char *text, vgm_error *err);
 const agent_peer *agent_config_find_peer(const agent_config *c, const char *name);
 bool agent_config_no_libvirt(const agent_config *c);
 /* Split "HOST:PORT" ("[::1]:7443" too); host is malloc'd. */
