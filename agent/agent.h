@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "compat/nvml.h"
+#include "api/protocol.h"
 #include "config.h"
 #include "vgm-config.h"
 #include "device/device.h"
@@ -47,6 +48,7 @@ typedef struct agent {
 	int64_t facts_at;       /* main thread: monotonic seconds of the last refresh */
 	bool facts_complete;    /* main thread: has libvirt's versions (or runs without libvirt) */
 	const char *crash_at;   /* test-only fault point (VGPUMIG_TEST_CRASH_AT) or NULL */
+	vgm_protocol_range protocol; /* spoken; not native only under VGPUMIG_TEST_PROTOCOL */
 	vgm_device_use *in_use; /* under lock: devices domains on this host use */
 	size_t n_in_use;
 	bool in_use_known;      /* under lock: in_use is libvirt's answer (last sync listed every domain) */

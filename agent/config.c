@@ -28,6 +28,7 @@ typedef struct parse_state {
 	unsigned line;
 	agent_peer *peer; /* current [peer] section, or NULL for [vgpumigd] */
 	bool in_main;
+	bool peers_only;       /* a peers.d drop-in (config-peers.c): [peer] sections only */
 	unsigned key_line[32]; /* line each main key was set on, for later checks */
 } parse_state;
 
@@ -282,6 +283,9 @@ static int open_section(parse_state *st, char *s, vgm_error *err)
 	st->peer = NULL;
 	st->in_main = false;
 	if (STREQ(s, "vgpumigd")) {
+		if (st->peers_only)
+			return perr(st, st->line, err,
+				    "[vgpumigd] belongs in the main config; a peers.d file holds one [peer NAME]");
 		st->in_main = true;
 		return 0;
 	}
@@ -484,7 +488,7 @@ int agent_config_parse(const char *path, char *text, agent_config **out, vgm_err
 	c->log_level = LOG_INFO_;
 	c->remove_released = true;
 	c->migration_tls = true;
-	if ((r = parse_text(&st, text, err)) < 0)
+	if ((r = parse_text(&st, text, err)) < 0 || (r = agent_config_load_peers_d(c, path, err)) < 0)
 		return r;
 	if ((c->path = strdup(path)) == NULL || apply_defaults(c) < 0)
 		return vgm_error_set(err, ENOMEM, "out of memory");
@@ -492,6 +496,14 @@ int agent_config_parse(const char *path, char *text, agent_config **out, vgm_err
 		return r;
 	*out = TAKE_PTR(c);
 	return 0;
+}
+
+int agent_config_parse_peers(agent_config *c, const char *path, char *text, vgm_error *err)
+{
+	parse_state st = { .c = c, .path = path, .peers_only = true };
+	int r = parse_text(&st, text, err);
+
+	return r == -ENOMEM ? vgm_error_set(err, ENOMEM, "out of memory") : r;
 }
 
 int agent_config_load(const char *path, agent_config **out, vgm_error *err)

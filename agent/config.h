@@ -57,6 +57,11 @@ DEFINE_FREEP(agent_config, agent_config_free)
 /* Parse a whole config from memory; path names it in messages.  What
  * agent_config_load does after reading the file (the fuzz target calls it). */
 int agent_config_parse(const char *path, char *text, agent_config **out, vgm_error *err);
+/* Peers from the drop-in directory peers.d beside the config file
+ * (config-peers.c): every *.conf there holds one [peer NAME] section. */
+int agent_config_load_peers_d(agent_config *c, const char *config_path, vgm_error *err);
+/* Parse text (a drop-in's, modified in place) as [peer] sections only, into c. */
+int agent_config_parse_peers(agent_config *c, const char *path, char *text, vgm_error *err);
 const agent_peer *agent_config_find_peer(const agent_config *c, const char *name);
 /* Does this peer's migration use TLS (VIR_MIGRATE_TLS)? */
 bool agent_peer_migration_tls(const agent_config *c, const agent_peer *p);

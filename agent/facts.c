@@ -46,6 +46,8 @@ json_t *agent_facts_collect(agent *a, agent_libvirt *virt)
 	}
 	if (virt)
 		set_versions(f, virt);
+	f->protocol_version = a->protocol.newest;
+	f->protocol_oldest = a->protocol.oldest;
 	o = vgm_facts_to_json(f);
 	if (o) {
 		json_object_set_new(o, "agent_version", json_string(VGM_VERSION));

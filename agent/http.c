@@ -81,10 +81,31 @@ static bool role_allows(agent_request *req)
 	return false;
 }
 
+/* Every caller names its protocol range (api/protocol.h; none: a release
+ * before protocol 2).  One that shares no version with ours is refused
+ * before any handler runs, with both ranges named, so nothing changes. */
+static bool protocol_ok(agent_request *req)
+{
+	const char *v = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, VGM_PROTOCOL_HEADER);
+	_cleanup_free_ char *self = NULL;
+	vgm_error err = { 0 };
+
+	if (vgm_protocol_parse(v, &req->protocol, &err) == 0) {
+		self = agent_host_name(req->a);
+		if (vgm_protocol_accept(req->a->protocol, self ? self : "this agent", req->protocol,
+					req->peer_api ? "the calling agent" : "the caller", &err) == 0)
+			return true;
+	}
+	agent_reply_errorf(req, 400, err.reason, "%s", err.message);
+	return false;
+}
+
 static void dispatch(agent_request *req)
 {
 	agent_conn *c = agent_guard_conn(req->conn);
 
+	if (!protocol_ok(req))
+		return;
 	if (req->body_too_large) {
 		log_warn("%s %s from %s: body over the route's limit of %zu KiB refused",
 			 req->method, req->url, req->actor, req->body_limit >> 10);

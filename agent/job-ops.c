@@ -171,8 +171,10 @@ static int ensure_peer(job_ctx *j, vgm_error *err)
 		return 0;
 	int r = vgm_client_new_tls(j->c.peer_address, j->c.tls_cert, j->c.tls_key, j->c.tls_ca,
 				   &j->peer, err);
-	if (r >= 0)
+	if (r >= 0) {
 		vgm_client_set_timeouts(j->peer, 5000, MIG_PEER_TIMEOUT_MS);
+		vgm_client_set_protocol(j->peer, j->a->protocol); /* a->protocol is fixed at start */
+	}
 	return r;
 }
 

@@ -262,6 +262,29 @@ static int parse_args(int argc, char **argv, const char **config, bool *check)
 	return 0;
 }
 
+#if VGM_TEST_HOOKS
+/* VGPUMIG_TEST_PROTOCOL=N: speak protocol N (and N-1) instead of this build's
+ * range, as the previous release did: the lab's mixed-version test runs one
+ * host this way.  A test switch, not a setting: operators never need it. */
+static int agent_protocol_from_env(vgm_protocol_range *out, vgm_error *err)
+{
+	const char *v = getenv("VGPUMIG_TEST_PROTOCOL");
+	char *end;
+	unsigned long n;
+
+	*out = vgm_protocol_native();
+	if (!v || !*v)
+		return 0;
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno || *end || n > VGM_PROTOCOL_MAX)
+		return vgm_error_setr(err, EINVAL, "invalid_config",
+				      "VGPUMIG_TEST_PROTOCOL='%s' is not a protocol version; unset it or "
+				      "give one from %u to %u", v, VGM_PROTOCOL_OLDEST, VGM_PROTOCOL_VERSION);
+	return vgm_protocol_for((unsigned)n, out, err);
+}
+#endif
+
 int main(int argc, char **argv)
 {
 	const char *config = AGENT_DEFAULT_CONFIG;
@@ -277,6 +300,14 @@ int main(int argc, char **argv)
 		return 2;
 #if VGM_TEST_HOOKS
 	a.crash_at = getenv("VGPUMIG_TEST_CRASH_AT");
+#endif
+	/* VGPUMIG_TEST_PROTOCOL: the mixed-version lab test (test builds only) */
+	a.protocol = vgm_protocol_native();
+#if VGM_TEST_HOOKS
+	if (agent_protocol_from_env(&a.protocol, &err) < 0) {
+		fprintf(stderr, "%s\n", vgm_error_message(&err));
+		return 1;
+	}
 #endif
 	if (agent_config_load(config, &a.cfg, &err) < 0) {
 		fprintf(stderr, "%s\n", vgm_error_message(&err));
@@ -311,6 +342,9 @@ int main(int argc, char **argv)
 	log_info("vgpumigd %s ready on host %s (state %s, sysfs %s, libvirt %s%s)", VGM_VERSION,
 		 a.cfg->host_name, a.cfg->state_dir, a.cfg->sysfs_root, a.cfg->libvirt_uri,
 		 a.cfg->lab_mode ? ", LAB MODE" : "");
+	if (a.protocol.newest != VGM_PROTOCOL_VERSION)
+		log_warn("VGPUMIG_TEST_PROTOCOL: speaking protocol %u-%u, not this build's %u-%u",
+			 a.protocol.oldest, a.protocol.newest, VGM_PROTOCOL_OLDEST, VGM_PROTOCOL_VERSION);
 	rc = run_loop(&a, sfd, tfd);
 	agent_stop(&a);
 	return rc;

@@ -37,6 +37,7 @@
 typedef struct check_cfg {
 	char *host_name, *libvirt_uri, *tls_cert, *tls_key, *tls_ca, *peer_address;
 	bool lab_mode, no_libvirt;
+	vgm_protocol_range protocol; /* what this agent speaks */
 } check_cfg;
 
 static void check_cfg_clear(check_cfg *c)
@@ -78,6 +79,7 @@ static int check_cfg_get(agent *a, const char *to, check_cfg *c, vgm_error *err)
 		c->tls_ca = dup0(cfg->tls_ca);
 		c->peer_address = dup0(p->address);
 		c->lab_mode = cfg->lab_mode;
+		c->protocol = a->protocol;
 		c->no_libvirt = agent_config_no_libvirt(cfg);
 	}
 	pthread_mutex_unlock(&a->lock);
@@ -220,6 +222,7 @@ static int peer_view_load(const check_cfg *c, const char *to, peer_view *p, vgm_
 	if (r < 0)
 		return r;
 	vgm_client_set_timeouts(cl, CHECK_PEER_CONNECT_MS, CHECK_PEER_TIMEOUT_MS);
+	vgm_client_set_protocol(cl, c->protocol);
 	if ((r = vgm_client_json(cl, "GET", "/v1/host", NULL, NULL, &p->facts_json, err)) < 0 ||
 	    (r = vgm_facts_from_json(p->facts_json, &p->facts, err)) < 0) {
 		vgm_error_prefix(err, "asking peer %s for its facts", to);

@@ -63,6 +63,11 @@ static int reply_host(agent_request *req, int status)
 	}
 	if (!req->peer_api)
 		json_object_set_new(facts, "peers", peers_json(req->a));
+	/* protocol_version is the version this caller and we share (the highest
+	 * both speak), so a peer of the previous release, which compares it for
+	 * equality, sees its own; protocol_oldest tells newer peers our range. */
+	json_object_set_new(facts, "protocol_version",
+			    json_integer(vgm_protocol_common(req->a->protocol, req->protocol)));
 	return agent_reply_json(req, status, facts);
 }
 

@@ -50,6 +50,7 @@ typedef struct agent_request {
 	const char *peer_name;          /* peer API: the authenticated peer, else NULL */
 	char actor[160];                /* who asked, for logs and the journal:
 					   "peer host-a" or "uid 0" */
+	vgm_protocol_range protocol;    /* the caller's, from its Vgpumig-Protocol header */
 	char params[AGENT_MAX_PARAMS][129];
 	size_t n_params;
 	char *body;                     /* NUL-terminated, may be NULL */

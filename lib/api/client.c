@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 
 #include "client.h"
+#include "protocol.h"
 
 struct vgm_client {
 	bool tls;
@@ -21,6 +22,7 @@ struct vgm_client {
 	char *cert, *key, *ca;
 	long connect_ms, total_ms;
 	size_t max_reply;
+	vgm_protocol_range protocol; /* sent on every request (protocol.h) */
 	pthread_mutex_t lock; /* guards idle */
 	CURL *idle;           /* one handle kept for connection reuse */
 };
@@ -46,6 +48,7 @@ static int client_alloc(bool tls, const char *target, vgm_client **out, vgm_erro
 	c->connect_ms = VGM_CLIENT_CONNECT_TIMEOUT_MS;
 	c->total_ms = VGM_CLIENT_TIMEOUT_MS;
 	c->max_reply = VGM_CLIENT_MAX_REPLY;
+	c->protocol = vgm_protocol_native();
 	pthread_mutex_init(&c->lock, NULL);
 	c->target = strdup(target);
 	if (!c->target) {
@@ -133,6 +136,11 @@ void vgm_client_set_timeouts(vgm_client *c, long connect_ms, long total_ms)
 		c->connect_ms = connect_ms;
 	if (total_ms > 0)
 		c->total_ms = total_ms;
+}
+
+void vgm_client_set_protocol(vgm_client *c, vgm_protocol_range r)
+{
+	c->protocol = r;
 }
 
 void vgm_client_set_max_reply(vgm_client *c, size_t max_bytes)
@@ -328,13 +336,20 @@ static int setup_handle(vgm_client *c, CURL *h, const char *method, const char *
 	return rc == CURLE_OK ? 0 : -EINVAL;
 }
 
-static struct curl_slist *make_headers(const char *body, const char *content_type)
+static struct curl_slist *make_headers(const vgm_client *c, const char *body,
+				       const char *content_type)
 {
 	struct curl_slist *l = curl_slist_append(NULL, "Expect:"); /* no 100-continue wait */
 	if (!l)
 		return NULL;
 	struct curl_slist *n = curl_slist_append(l, "Accept: application/json, text/xml");
 	if (!n)
+		goto fail;
+	l = n;
+	char pv[64], range[32];
+	vgm_protocol_format(c->protocol, range, sizeof(range));
+	snprintf(pv, sizeof(pv), VGM_PROTOCOL_HEADER ": %s", range);
+	if (!(n = curl_slist_append(l, pv)))
 		goto fail;
 	l = n;
 	if (body) {
@@ -359,7 +374,7 @@ int vgm_client_request(vgm_client *c, const char *method, const char *path, cons
 	if (!path || path[0] != '/')
 		return vgm_error_set(err, EINVAL, "API path '%s' must start with '/'",
 				     path ? path : "");
-	_cleanup_(curl_slist_freep) struct curl_slist *headers = make_headers(body, content_type);
+	_cleanup_(curl_slist_freep) struct curl_slist *headers = make_headers(c, body, content_type);
 	CURL *h = handle_take(c);
 	if (!headers || !h) {
 		if (h)

@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "api/protocol.h"
 #include "util/error.h"
 
 #define VGM_CLIENT_CONNECT_TIMEOUT_MS 2000L
@@ -36,6 +37,9 @@ DEFINE_FREEP(vgm_client, vgm_client_free)
 /* Set before sharing the client between threads.  0 keeps the default. */
 void vgm_client_set_timeouts(vgm_client *c, long connect_ms, long total_ms);
 void vgm_client_set_max_reply(vgm_client *c, size_t max_bytes);
+/* The protocol range sent in the Vgpumig-Protocol header; default: this
+ * build's (protocol.h).  An agent on VGPUMIG_TEST_PROTOCOL sends its own. */
+void vgm_client_set_protocol(vgm_client *c, vgm_protocol_range r);
 /* What this client talks to, for messages: the socket path or host:port. */
 const char *vgm_client_target(const vgm_client *c);
 

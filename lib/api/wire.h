@@ -22,7 +22,6 @@
 #include "util/error.h"
 #include "util/limit.h"
 
-#define VGM_WIRE_PROTOCOL 1          /* bumped on incompatible change */
 #define VGM_WIRE_MAX_DEVICES 64      /* per claim */
 #define VGM_WIRE_MAX_ID 128          /* migration ids, claim ids, host names */
 #define VGM_WIRE_MAX_TEXT 256        /* domain names, profile names */

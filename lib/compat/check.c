@@ -152,18 +152,37 @@ static int check_component(vgm_check_list *l, const char *host, const vgm_facts 
 		   what, min);
 }
 
-static int check_protocol(vgm_check_list *l, const vgm_facts *f, const char *host)
+static vgm_protocol_range facts_protocol(const vgm_facts *f)
 {
-	if (f->protocol_version == VGM_PROTOCOL_VERSION)
-		return add(l, "protocol", host, "ok", "%s speaks vgpumig protocol %u", host,
-			   f->protocol_version);
-	return add(l, "protocol", host, "protocol_unsupported",
-		   "%s speaks vgpumig protocol %u; this vgpumig speaks %u; install the same vgpumig "
-		   "release on both hosts",
-		   host, f->protocol_version, VGM_PROTOCOL_VERSION);
+	unsigned oldest = f->protocol_oldest ? f->protocol_oldest : f->protocol_version;
+
+	return (vgm_protocol_range){ oldest, f->protocol_version };
 }
 
-static int check_host(vgm_check_list *l, const vgm_facts *f, const char *host)
+/* Hosts one release apart speak a common version (rolling upgrades);
+ * further apart they do not, and the message names both and which to
+ * upgrade.  The pair is judged once, on the target's row (other == NULL on
+ * the source's row, which only states what the source speaks). */
+static int check_protocol(vgm_check_list *l, const vgm_facts *f, const char *host,
+			  const vgm_facts *other, const char *other_host)
+{
+	vgm_protocol_range mine = facts_protocol(f), theirs = other ? facts_protocol(other) : mine;
+	unsigned common = vgm_protocol_common(mine, theirs);
+	vgm_error e = { 0 };
+	char buf[32];
+
+	vgm_protocol_format(mine, buf, sizeof(buf));
+	if (!other)
+		return add(l, "protocol", host, "ok", "%s speaks vgpumig protocol %s", host, buf);
+	if (common)
+		return add(l, "protocol", host, "ok", "%s speaks vgpumig protocol %s; %s uses %u",
+			   host, buf, other_host, common);
+	vgm_protocol_accept(theirs, other_host, mine, host, &e);
+	return add(l, "protocol", host, "protocol_unsupported", "%s", e.message);
+}
+
+static int check_host(vgm_check_list *l, const vgm_facts *f, const char *host,
+		      const vgm_facts *other, const char *other_host)
 {
 	int r;
 	if ((r = check_arch(l, f, host)) < 0 || (r = check_kernel(l, f, host)) < 0 ||
@@ -172,7 +191,7 @@ static int check_host(vgm_check_list *l, const vgm_facts *f, const char *host)
 	    (r = check_component(l, host, f, "QEMU", f->qemu_version, VGM_MIN_QEMU,
 				 "qemu_too_old")) < 0)
 		return r;
-	return check_protocol(l, f, host);
+	return check_protocol(l, f, host, other, other_host);
 }
 
 static int check_driver(vgm_check_list *l, const vgm_facts *s, const char *sh,
@@ -425,7 +444,8 @@ int vgm_compat_check(const vgm_check_input *in, vgm_check_list **out, vgm_error 
 	const char *sh = host_of(in->source, "source host");
 	const char *th = host_of(in->target, "target host");
 	int r;
-	if ((r = check_host(l, in->source, sh)) < 0 || (r = check_host(l, in->target, th)) < 0 ||
+	if ((r = check_host(l, in->source, sh, NULL, NULL)) < 0 ||
+	    (r = check_host(l, in->target, th, in->source, sh)) < 0 ||
 	    (r = check_driver(l, in->source, sh, in->target, th)) < 0 ||
 	    (r = check_ecc(l, in->source, sh, in->target, th)) < 0 ||
 	    (r = check_nvml(l, in->nvml, sh, th)) < 0 ||

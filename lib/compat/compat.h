@@ -27,11 +27,11 @@
 #include <stdint.h>
 
 #include "compat/nvml.h"
+#include "api/protocol.h" /* VGM_PROTOCOL_VERSION, the peer protocol range */
 #include "device/device.h"
 #include "domxml/domxml.h"
 #include "util/error.h"
 
-#define VGM_PROTOCOL_VERSION 1 /* what this build speaks; peers must match */
 #define VGM_MIN_LIBVIRT "8.6.0"
 #define VGM_MIN_QEMU "8.1.0"
 #define VGM_MIN_KERNEL "5.18"
@@ -83,7 +83,8 @@ typedef struct vgm_facts {
 	size_t n_vgpu_types;
 	char **boards; /* board families present, sorted, unique */
 	size_t n_boards;
-	unsigned protocol_version;
+	unsigned protocol_version; /* newest spoken (to this reader: the common one) */
+	unsigned protocol_oldest;  /* oldest spoken; == protocol_version when not sent */
 	char **notes; /* why a fact is missing ("libvirt not reachable: ...") */
 	size_t n_notes;
 } vgm_facts;

@@ -83,14 +83,16 @@ json_t *vgm_facts_to_json(const vgm_facts *f)
 			json_array_append_new(backends, json_string(vgm_backend_to_string((vgm_backend)b)));
 		}
 	const char *ecc = vgm_ecc_to_string(f->ecc);
-	return nvml_json(f, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:o}", "host_name",
+	return nvml_json(f, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:o}", "host_name",
 			 opt_str(f->host_name), "arch", opt_str(f->arch), "kernel_version",
 			 opt_str(f->kernel_version), "libvirt_version",
 			 version_json(f->libvirt_version), "qemu_version",
 			 version_json(f->qemu_version), "backends", backends, "backend", opt_str(first),
 			 "driver_version", opt_str(f->driver_version), "ecc_mode", opt_str(ecc),
 			 "boards", strv_json(f->boards, f->n_boards), "protocol_version",
-			 (json_int_t)f->protocol_version, "notes", strv_json(f->notes, f->n_notes)));
+			 (json_int_t)f->protocol_version, "protocol_oldest",
+			 (json_int_t)(f->protocol_oldest ? f->protocol_oldest : f->protocol_version),
+			 "notes", strv_json(f->notes, f->n_notes)));
 }
 
 static int bad(vgm_error *err, const char *field, const char *why)
@@ -213,6 +215,15 @@ static int get_required(const json_t *j, vgm_facts *f, vgm_error *err)
 	if (!json_is_integer(pv) || json_integer_value(pv) < 1 || json_integer_value(pv) > 1000000)
 		return bad(err, "protocol_version", "is required and must be an integer from 1");
 	f->protocol_version = (unsigned)json_integer_value(pv);
+	/* protocol_oldest arrived with protocol 2; before it a host spoke one version */
+	const json_t *po = json_object_get(j, "protocol_oldest");
+	f->protocol_oldest = f->protocol_version;
+	if (po && !json_is_null(po)) {
+		if (!json_is_integer(po) || json_integer_value(po) < 1 ||
+		    json_integer_value(po) > (json_int_t)f->protocol_version)
+			return bad(err, "protocol_oldest", "must be an integer from 1 to protocol_version");
+		f->protocol_oldest = (unsigned)json_integer_value(po);
+	}
 	return get_text(j, "host_name", FACT_TEXT_MAX, &f->host_name, err);
 }
 

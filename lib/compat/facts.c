@@ -254,6 +254,7 @@ int vgm_facts_gather(vgm_host *h, vgm_nvml *nv, const char *host_name, const cha
 	if (!f)
 		return vgm_error_set(err, ENOMEM, "out of memory");
 	f->protocol_version = VGM_PROTOCOL_VERSION;
+	f->protocol_oldest = VGM_PROTOCOL_OLDEST;
 	if (facts_from_uname(f, host_name) < 0 || facts_from_sysfs(h, f) < 0 ||
 	    facts_from_nvml(f, nv) < 0 || facts_from_libvirt(f, libvirt_uri) < 0)
 		return vgm_error_set(err, ENOMEM, "out of memory gathering host facts");

@@ -182,18 +182,30 @@ static int apply_step(sqlite3 *db, int to, vgm_error *err)
 	return 0;
 }
 
-int store_schema_upgrade(sqlite3 *db, int target, vgm_error *err)
+/* A newer vgpumig wrote this file (a host downgraded past a schema change):
+ * refuse before anything writes to it, not even the WAL switch, so the newer
+ * release can take it back as it left it. */
+int store_schema_check(sqlite3 *db, vgm_error *err)
 {
 	int v = 0;
 	int r = user_version(db, &v, err);
 	if (r < 0)
 		return r;
 	if (v > VGM_STORE_SCHEMA_VERSION)
-		return vgm_error_setr(err, EPROTO, "store_error",
+		return vgm_error_setr(err, EPROTO, "store_schema_newer",
 				      "the state database has schema version %d, newer than this "
-				      "vgpumig understands (%d); run the newer vgpumigd or move the "
-				      "file away",
+				      "vgpumig understands (%d); it was left untouched: reinstall the "
+				      "newer vgpumigd (docs/upgrades.md)",
 				      v, VGM_STORE_SCHEMA_VERSION);
+	return 0;
+}
+
+int store_schema_upgrade(sqlite3 *db, int target, vgm_error *err)
+{
+	int v = 0;
+	int r = store_schema_check(db, err);
+	if (r < 0 || (r = user_version(db, &v, err)) < 0)
+		return r;
 	for (int to = v + 1; to <= target && to <= VGM_STORE_SCHEMA_VERSION; to++) {
 		r = apply_step(db, to, err);
 		if (r < 0)

@@ -85,6 +85,8 @@ int store_count(vgm_store *s, const char *sql, const char *param, size_t *out, v
 /* schema.c: bring the database to VGM_STORE_SCHEMA_VERSION, or only up to
  * target (tests build old files with it). */
 int store_schema_upgrade(sqlite3 *db, int target, vgm_error *err);
+/* -EPROTO when the file's schema is newer than this build's; writes nothing. */
+int store_schema_check(sqlite3 *db, vgm_error *err);
 
 /* journal.c: append inside the caller's transaction. */
 int store_journal_add(vgm_store *s, const char *migration_id, const char *domain,

@@ -295,7 +295,9 @@ static int open_db(vgm_store *s, const char *state_dir, vgm_error *err)
 	}
 	sqlite3_busy_timeout(s->db, 5000);
 	sqlite3_extended_result_codes(s->db, 1);
-	int r = store_exec(s, "PRAGMA journal_mode=WAL", err);
+	int r = store_schema_check(s->db, err); /* before anything writes */
+	if (r == 0)
+		r = store_exec(s, "PRAGMA journal_mode=WAL", err);
 	if (r == 0)
 		r = store_exec(s, "PRAGMA synchronous=FULL", err);
 	if (r == 0)

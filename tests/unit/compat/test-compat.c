@@ -83,6 +83,7 @@ static vgm_facts good_facts(const char *name)
 		.protocol_version = VGM_PROTOCOL_VERSION,
 		.nvml = true,
 		.device_streaming = 1,
+		.protocol_oldest = VGM_PROTOCOL_OLDEST,
 	};
 	return f;
 }
@@ -198,8 +199,50 @@ static void test_host_checks_fail(void **state)
 	expect_only(&s, "qemu_too_old",
 		    "host-a runs QEMU 7.2.22; vGPU live migration needs QEMU >= 8.1.0 on both hosts");
 	scenario_init(&s);
-	s.dst.protocol_version = 2;
-	expect_only(&s, "protocol_unsupported", "host-b speaks vgpumig protocol 2");
+	/* two releases ahead: no common version; both named, the older to upgrade */
+	s.dst.protocol_version = VGM_PROTOCOL_VERSION + 2;
+	s.dst.protocol_oldest = VGM_PROTOCOL_VERSION + 1;
+	char want[160];
+	snprintf(want, sizeof(want),
+		 "host-b speaks vgpumig protocol %u-%u; host-a speaks %u-%u; hosts must be at most one "
+		 "release apart: upgrade host-a first",
+		 VGM_PROTOCOL_VERSION + 1, VGM_PROTOCOL_VERSION + 2, VGM_PROTOCOL_OLDEST,
+		 VGM_PROTOCOL_VERSION);
+	expect_only(&s, "protocol_unsupported", want);
+	scenario_init(&s);
+	s.dst.protocol_version = s.dst.protocol_oldest = 1;
+	s.src.protocol_version = s.src.protocol_oldest = 3;
+	expect_only(&s, "protocol_unsupported", "upgrade host-b first");
+}
+
+/* Rolling upgrade: a host one release back (which sent no protocol_oldest)
+ * and one release ahead both pass; the target's row names the common one. */
+static void test_protocol_one_release_apart(void **state)
+{
+	(void)state;
+	scenario s;
+	const vgm_check_result *r = NULL;
+	vgm_check_list *l = NULL;
+	unsigned dst[][2] = { { VGM_PROTOCOL_VERSION - 1, VGM_PROTOCOL_VERSION - 1 },
+			      { VGM_PROTOCOL_VERSION, VGM_PROTOCOL_VERSION + 1 } };
+	unsigned common[] = { VGM_PROTOCOL_VERSION - 1, VGM_PROTOCOL_VERSION };
+	char want[64];
+
+	for (size_t i = 0; i < ARRAY_SIZE(dst); i++) {
+		scenario_init(&s);
+		s.dst.protocol_oldest = dst[i][0];
+		s.dst.protocol_version = dst[i][1];
+		assert_int_equal(vgm_compat_check(&s.in, &l, NULL), 0);
+		assert_int_equal(l->n_failed, 0);
+		for (size_t k = 0; k < l->n; k++)
+			if (STREQ(l->items[k].name, "protocol") && l->items[k].host &&
+			    STREQ(l->items[k].host, "host-b"))
+				r = &l->items[k];
+		assert_non_null(r);
+		snprintf(want, sizeof(want), "host-a uses %u", common[i]);
+		assert_non_null(strstr(r->message, want));
+		vgm_check_list_free(l);
+	}
 }
 
 static void test_unknown_versions_fail(void **state)
@@ -455,6 +498,7 @@ static void test_facts_json_round_trip(void **state)
 	assert_int_equal(g->n_boards, 2);
 	assert_string_equal(g->boards[1], "H100");
 	assert_int_equal(g->protocol_version, VGM_PROTOCOL_VERSION);
+	assert_int_equal(g->protocol_oldest, VGM_PROTOCOL_OLDEST);
 	assert_int_equal(g->n_notes, 1);
 	assert_string_equal(g->notes[0], notes[0]);
 	vgm_facts_free(g);
@@ -466,6 +510,7 @@ static void test_facts_json_round_trip(void **state)
 	assert_int_equal(vgm_facts_from_json(j, &g, &e), 0);
 	json_decref(j);
 	assert_true(g->libvirt_version == 0);
+	assert_int_equal(g->protocol_oldest, 1); /* a pre-2 host sends no protocol_oldest */
 	assert_int_equal(g->ecc, VGM_ECC_UNKNOWN);
 	assert_int_equal(g->backends, VGM_HAS_VF);
 	assert_null(g->arch);
@@ -486,6 +531,10 @@ static void test_facts_json_bad(void **state)
 		{ "{\"host_name\": \"\", \"protocol_version\": 1}", "host_name" },
 		{ "{\"host_name\": \"a\\u0007b\", \"protocol_version\": 1}", "host_name" },
 		{ "{\"host_name\": \"a\", \"protocol_version\": 1, \"arch\": 64}", "arch" },
+		{ "{\"host_name\": \"a\", \"protocol_version\": 1, \"protocol_oldest\": 2}",
+		  "protocol_oldest" },
+		{ "{\"host_name\": \"a\", \"protocol_version\": 2, \"protocol_oldest\": \"1\"}",
+		  "protocol_oldest" },
 		{ "{\"host_name\": \"a\", \"protocol_version\": 1, \"libvirt_version\": \"9.x\"}",
 		  "libvirt_version" },
 		{ "{\"host_name\": \"a\", \"protocol_version\": 1, \"qemu_version\": 10000002}",
@@ -733,6 +782,7 @@ int main(void)
 		cmocka_unit_test(test_version_cmp),
 		cmocka_unit_test(test_all_pass),
 		cmocka_unit_test(test_host_checks_fail),
+		cmocka_unit_test(test_protocol_one_release_apart),
 		cmocka_unit_test(test_unknown_versions_fail),
 		cmocka_unit_test(test_pair_checks_fail),
 		cmocka_unit_test(test_board_mismatch),

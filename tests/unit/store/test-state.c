@@ -131,15 +131,43 @@ static void test_schema_from_v1(void **state)
 			 2);
 }
 
+static char *slurp(const char *path, long *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	*len = ftell(f);
+	rewind(f);
+	buf = malloc((size_t)*len);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)*len, f), (size_t)*len);
+	fclose(f);
+	return buf;
+}
+
+/* A file from a newer vgpumig (a host downgraded) is refused, naming both
+ * versions, and left byte for byte as it was: not even switched to WAL. */
 static void test_schema_newer_refused(void **state)
 {
 	env *e = *state;
-	assert_int_equal(raw_exec(e, "PRAGMA user_version = 99"), SQLITE_OK);
+	char path[128];
+	long n0, n1;
+	assert_int_equal(raw_exec(e, "PRAGMA journal_mode=DELETE; CREATE TABLE future(x);"
+				     "PRAGMA user_version = 99"), SQLITE_OK);
+	snprintf(path, sizeof(path), "%s/vgpumig.db", e->dir);
+	_cleanup_free_ char *before = slurp(path, &n0);
 	vgm_store *s = NULL;
 	vgm_error err = {0};
-	assert_true(env_try_open(e, &s, &err) < 0);
-	assert_string_equal(err.reason, "store_error");
-	assert_non_null(strstr(err.message, "version 99"));
+	assert_int_equal(env_try_open(e, &s, &err), -EPROTO);
+	assert_null(s);
+	assert_string_equal(err.reason, "store_schema_newer");
+	assert_non_null(strstr(err.message, "schema version 99, newer than this vgpumig "
+					    "understands (" ));
+	assert_non_null(strstr(err.message, "left untouched"));
+	_cleanup_free_ char *after = slurp(path, &n1);
+	assert_int_equal(n0, n1);
+	assert_memory_equal(before, after, (size_t)n0);
 	assert_int_equal(raw_count(e, "PRAGMA user_version"), 99);
 }
 
