@@ -342,9 +342,11 @@ int main(int argc, char **argv)
 	log_info("vgpumigd %s ready on host %s (state %s, sysfs %s, libvirt %s%s)", VGM_VERSION,
 		 a.cfg->host_name, a.cfg->state_dir, a.cfg->sysfs_root, a.cfg->libvirt_uri,
 		 a.cfg->lab_mode ? ", LAB MODE" : "");
+#if VGM_TEST_HOOKS
 	if (a.protocol.newest != VGM_PROTOCOL_VERSION)
 		log_warn("VGPUMIG_TEST_PROTOCOL: speaking protocol %u-%u, not this build's %u-%u",
 			 a.protocol.oldest, a.protocol.newest, VGM_PROTOCOL_OLDEST, VGM_PROTOCOL_VERSION);
+#endif
 	rc = run_loop(&a, sfd, tfd);
 	agent_stop(&a);
 	return rc;

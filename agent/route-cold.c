@@ -30,14 +30,21 @@
 
 #define COLD_PEER_TIMEOUT_MS 60000L
 
-/* Test-only fault injection: VGPUMIG_TEST_FAIL_AT=<op> makes that operation
- * fail (integration and lab tests assert the rollback with real libvirt). */
+/* Test-only fault injection (test builds only, meson option test_hooks):
+ * VGPUMIG_TEST_FAIL_AT=<op> makes that operation fail (integration and lab
+ * tests assert the rollback with real libvirt). */
 static int injected(const char *op, vgm_error *err)
 {
+#if VGM_TEST_HOOKS
 	const char *at = getenv("VGPUMIG_TEST_FAIL_AT");
-	if (!at || !STREQ(at, op))
-		return 0;
-	return vgm_error_setr(err, EIO, "injected_fault", "%s failed (VGPUMIG_TEST_FAIL_AT)", op);
+	if (at && STREQ(at, op))
+		return vgm_error_setr(err, EIO, "injected_fault", "%s failed (VGPUMIG_TEST_FAIL_AT)",
+				      op);
+#else
+	(void)op;
+	(void)err;
+#endif
+	return 0;
 }
 
 typedef struct cold_ctx {
