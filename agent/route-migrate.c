@@ -140,6 +140,7 @@ static json_t *recent_from_store(agent *a, json_t *seen)
 	for (size_t i = 0; i < n; i++) {
 		if (json_object_get(seen, rows[i].job_id))
 			continue;
+		json_object_set_new(seen, rows[i].job_id, json_true());
 		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:I}",
 						     "migration_id", rows[i].job_id, "domain",
 						     rows[i].domain, "to", rows[i].to_host, "state",
@@ -150,6 +151,27 @@ static json_t *recent_from_store(agent *a, json_t *seen)
 	}
 	vgm_job_rows_free(rows, n);
 	return arr;
+}
+
+/* Journalled outcomes that no job row covers: cold migrations (route-cold.c
+ * journals its phases) and migrations from before the jobs table. */
+static void recent_from_journal(agent *a, json_t *seen, json_t *arr)
+{
+	vgm_journal_entry *e = NULL;
+	size_t n = 0;
+	if (!arr || vgm_journal_list(a->store, NULL, 200, &e, &n, NULL) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (!e[i].migration_id || !STREQ(e[i].step, "done") ||
+		    json_object_get(seen, e[i].migration_id))
+			continue;
+		json_object_set_new(seen, e[i].migration_id, json_true());
+		json_array_append_new(arr, json_pack("{s:s, s:s?, s:s, s:s?, s:I}", "migration_id",
+						     e[i].migration_id, "domain", e[i].domain,
+						     "state", e[i].outcome, "message", e[i].detail,
+						     "time", (json_int_t)e[i].time));
+	}
+	vgm_journal_free(e, n);
 }
 
 int route_migrations_list(agent_request *req)
@@ -163,6 +185,7 @@ int route_migrations_list(agent_request *req)
 	}
 	pthread_mutex_unlock(&m->lock);
 	json_t *recent = recent_from_store(req->a, seen);
+	recent_from_journal(req->a, seen, recent);
 	json_decref(seen);
 	return agent_reply_json(req, 200, json_pack("{s:o, s:o}", "migrations", list, "recent", recent));
 }

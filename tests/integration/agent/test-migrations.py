@@ -159,7 +159,7 @@ def libvirt_unreachable(a, b):
     b.start_agent(lease_seconds=2, libvirt_uri=NOWHERE)
     time.sleep(3)
     gc = b.local("POST", "/v1/gc")
-    check(gc.status == 200 and "leases not expired" in gc.body and "cannot be reached" in gc.body,
+    check(gc.status == 200 and b"leases not expired" in gc.body and b"cannot be reached" in gc.body,
           f"gc expires nothing while libvirt is unreachable, and says why ({gc.body[:200]!r})")
     c = b.local("GET", f"/v1/claims/{claim['claim_id']}").json()
     check(c.get("state") == "held", f"the claim past its lease is not expired ({c.get('state')})")
