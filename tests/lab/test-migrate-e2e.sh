@@ -183,7 +183,7 @@ scenario_fastdirty() {
 		echo "  the migration went through"
 		return 1
 	fi
-	if ! grep -qE "never converges|cannot converge|not converg|exceeds --timeout|did not finish" "$TMP/mig.out"; then
+	if ! grep -qE "never converges|cannot converge|not converg|exceeds --timeout|did not finish|did not switch over|floor" "$TMP/mig.out"; then
 		echo "  the reason does not say why: $(tail -2 "$TMP/mig.out" | tr '\n' ' ')"
 		ok=1
 	fi
